@@ -68,7 +68,7 @@ NP_INC=$("$VPY" -c 'import numpy; print(numpy.get_include())')
 fix_hash=$(printf '%s|%s|%s' "$req_hash" "$PY_INC" "$NP_INC" | sha256sum | cut -c1-16)
 if ! stamp_ok cmakefix "$fix_hash"; then
   log "patching the ROS wheels' CMake include paths"
-  grep -rl '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' 2>/dev/null | while read -r f; do
+  { grep -rl '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' 2>/dev/null || true; } | while read -r f; do
     sed -i \
       -e "s#/opt/python/cp311-cp311/include/python3.11#${PY_INC}#g" \
       -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#${NP_INC}#g" "$f"
@@ -77,7 +77,9 @@ if ! stamp_ok cmakefix "$fix_hash"; then
 fi
 
 # 6. colcon build of the hoi_ros interfaces (msg/srv/action) and the node executables.
-build_hash=$(hash_of package.xml CMakeLists.txt cmake/* msg/* srv/* action/* pyproject.toml "$STAMPS/requirements")
+# (launch/, config/ and urdf/ are installed to share/hoi_ros, so they count too.)
+build_hash=$(hash_of package.xml CMakeLists.txt cmake/* msg/* srv/* action/* pyproject.toml "$STAMPS/requirements" \
+  $(find launch config urdf -type f 2>/dev/null | sort))
 if ! stamp_ok colcon "$build_hash" || [ ! -f "$ROOT/install/setup.bash" ]; then
   log "colcon: building hoi_ros"
   mkdir -p "$ROOT/log"
@@ -86,7 +88,7 @@ if ! stamp_ok colcon "$build_hash" || [ ! -f "$ROOT/install/setup.bash" ]; then
     export CMAKE_PREFIX_PATH="$VENV" AMENT_PREFIX_PATH="$VENV"
     colcon --log-base "$ROOT/log" build --base-paths "$ROOT" --build-base "$ROOT/build" \
       --install-base "$ROOT/install" --event-handlers console_direct- \
-      --cmake-args -DPython3_EXECUTABLE="$VPY" -DPYTHON_EXECUTABLE="$VPY" -DBUILD_TESTING=OFF \
+      --cmake-args -DPython3_EXECUTABLE="$VPY" -DBUILD_TESTING=OFF \
       > "$ROOT/log/colcon-build.txt" 2>&1 || { cat "$ROOT/log/colcon-build.txt" >&2; exit 1; }
   )
   stamp_set colcon "$build_hash"

@@ -1,0 +1,144 @@
+"""Demo client of the ``/hoi/generate`` action: image + prompt in, progress bar, contact sheet out.
+
+    python -m hoi_ros.nodes.demo_client --prompt "grasp the ball and lift it" [--image ref.png]
+
+Without ``--image`` the reference image is the first frame of the core's kinematic
+reach-grasp-lift example (:func:`hoi_ros.core.synthetic.reach_grasp_lift`, rendered motion
+video). The feedback drives a tqdm bar (one tick per denoising step). On success it reads the
+saved sequence and writes ``<request_id>_sheet.png`` (a contact sheet: generated video above the
+rendered motion video of the generated 3D motion) and ``<request_id>_motion.mp4`` into ``--out``
+(default: the request's output folder, when this client runs on the generator's machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def default_image(height: int, width: int) -> np.ndarray:
+    """First frame of the core's reach-grasp-lift example, rendered at ``height`` x ``width``."""
+    from hoi_ros.core.synthetic import reach_grasp_lift
+
+    seq = reach_grasp_lift(num_frames=2, image_size=(height, width))
+    return seq.render_motion()[0]
+
+
+def load_png(path: str) -> np.ndarray:
+    from PIL import Image as PILImage
+
+    with PILImage.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--image", default="", help="reference image (PNG/JPEG); default: a core example frame")
+    ap.add_argument("--size", default="416x624", help="HxW of the default image")
+    ap.add_argument("--prompt", default="grasp the ball and lift it")
+    ap.add_argument("--frames", type=int, default=0, help="0 = the model's default")
+    ap.add_argument("--steps", type=int, default=0, help="0 = the model's default")
+    ap.add_argument("--seed", type=int, default=-1, help="negative = the node picks one")
+    ap.add_argument("--guidance", type=float, default=0.0, help="0 = the model's default")
+    ap.add_argument("--request-id", default="")
+    ap.add_argument("--out", default="", help="folder for the sheet and motion video; default: the output folder")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the result")
+    ap.add_argument("--server-timeout", type=float, default=30.0, help="seconds to wait for the action server")
+    return ap.parse_args(argv)
+
+
+def write_outputs(sequence_path: str, out_dir: Path, request_id: str) -> tuple[Path, Path]:
+    """Contact sheet PNG (video + rendered motion video) and the motion video mp4 of a result."""
+    from hoi_ros.core.io import write_video
+    from hoi_ros.core.sequence import HOISequence
+    from hoi_ros.core.visualize import contact_sheet, save_png
+
+    seq = HOISequence.load(sequence_path)
+    motion = seq.render_motion()
+    rows, labels = [motion], ["motion"]
+    if seq.video is not None:
+        rows, labels = [seq.video, motion], ["video", "motion"]
+    sheet = save_png(out_dir / f"{request_id}_sheet.png", contact_sheet(rows, labels=labels))
+    video = write_video(out_dir / f"{request_id}_motion.mp4", motion, seq.fps)
+    return sheet, video
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import rclpy
+    from rclpy.action import ActionClient
+    from tqdm import tqdm
+
+    from hoi_ros.action import Generate
+    from hoi_ros.nodes.image_conversion import image_to_msg
+
+    if args.image:
+        image = load_png(args.image)
+    else:
+        height, width = (int(v) for v in args.size.lower().split("x"))
+        image = default_image(height, width)
+    goal = Generate.Goal(prompt=args.prompt, num_frames=args.frames, num_inference_steps=args.steps,
+                         seed=args.seed, guidance_scale=args.guidance, request_id=args.request_id)
+    goal.image = image_to_msg(image, "rgb8", frame_id="hoi_camera")
+
+    rclpy.init(args=None)
+    node = rclpy.create_node("hoi_generate_demo")
+    client = ActionClient(node, Generate, "/hoi/generate")
+    bar = tqdm(total=1, unit="step", desc="queued")
+    try:
+        if not client.wait_for_server(timeout_sec=args.server_timeout):
+            print(f"error: no /hoi/generate action server after {args.server_timeout:.0f} s "
+                  "(start it with `ros2 launch hoi_ros generate.launch.py`)", file=sys.stderr)
+            return 2
+
+        def on_feedback(msg: Generate.Impl.FeedbackMessage) -> None:
+            fb = msg.feedback
+            if fb.stage != bar.desc or bar.total != max(fb.total_steps, 1):
+                bar.reset(total=max(fb.total_steps, 1))
+                bar.set_description(fb.stage)
+            bar.n = fb.step
+            bar.set_postfix(overall=f"{100 * fb.progress:.0f}%")
+            bar.refresh()
+
+        start = time.monotonic()
+        send = client.send_goal_async(goal, feedback_callback=on_feedback)
+        rclpy.spin_until_future_complete(node, send, timeout_sec=args.server_timeout)
+        handle = send.result()
+        if handle is None or not handle.accepted:
+            print("error: the goal was rejected", file=sys.stderr)
+            return 1
+        result_future = handle.get_result_async()
+        try:
+            rclpy.spin_until_future_complete(node, result_future, timeout_sec=args.timeout)
+        except KeyboardInterrupt:
+            print("\ncancelling...", file=sys.stderr)
+            cancel = handle.cancel_goal_async()
+            rclpy.spin_until_future_complete(node, cancel, timeout_sec=10)
+            rclpy.spin_until_future_complete(node, result_future, timeout_sec=60)
+        bar.close()
+        if not result_future.done():
+            print(f"error: no result after {args.timeout:.0f} s", file=sys.stderr)
+            return 1
+        result = result_future.result().result
+        if not result.success:
+            print(f"failed: {result.message}", file=sys.stderr)
+            return 1
+        print(f"{result.message} (round trip {time.monotonic() - start:.1f} s, seed {result.seed})")
+        print(f"video:    {result.video_path}\nsequence: {result.sequence_path}")
+        out_dir = Path(args.out) if args.out else Path(result.sequence_path).parent
+        sheet, motion = write_outputs(result.sequence_path, out_dir, result.request_id)
+        print(f"sheet:    {sheet}\nmotion:   {motion}")
+        return 0
+    finally:
+        bar.close()
+        client.destroy()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""launch/generate.launch.py cannot run here (no launch_ros): check its text instead.
+
+Every node executable it names must be an installed entry point (pyproject [project.scripts] and
+hoi_ros.nodes.NODES), every parameter file it names must exist under config/, and config/hoi.rviz
+must show every topic hoi_viz publishes.
+"""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+LAUNCH = REPO / "launch" / "generate.launch.py"
+
+
+def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, "id", getattr(n.func, "attr", None)) == name]
+
+
+def _kw(call: ast.Call, key: str) -> ast.AST | None:
+    return next((k.value for k in call.keywords if k.arg == key), None)
+
+
+def test_launch_nodes_are_entry_points() -> None:
+    from hoi_ros.nodes import NODES
+
+    tree = ast.parse(LAUNCH.read_text())
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    nodes = _calls(tree, "Node")
+    executables = {}
+    for call in nodes:
+        package, executable = _kw(call, "package"), _kw(call, "executable")
+        assert isinstance(package, ast.Constant) and isinstance(executable, ast.Constant)
+        executables[executable.value] = package.value
+    ours = {e for e, p in executables.items() if p == "hoi_ros"}
+    assert ours == {"hoi_generator", "hoi_viz", "hoi_sim", "hoi_retarget"}
+    for exe in ours:
+        assert exe in NODES, f"{exe}: not in hoi_ros.nodes.NODES"
+        assert scripts.get(exe) == NODES[exe], f"{exe}: pyproject [project.scripts] differs from NODES"
+    assert executables == {**dict.fromkeys(ours, "hoi_ros"), "rviz2": "rviz2"}
+    # rviz2 only with rviz:=true, and the argument is declared.
+    rviz = next(c for c in nodes if _kw(c, "executable").value == "rviz2")
+    assert "IfCondition" in ast.dump(_kw(rviz, "condition")) and "'rviz'" in ast.dump(_kw(rviz, "condition"))
+    declared = {c.args[0].value for c in _calls(tree, "DeclareLaunchArgument")}
+    assert {"rviz", "generator_params", "viz_params", "sim_params", "retarget_params"} <= declared
+
+
+def test_launch_parameter_files_exist() -> None:
+    text = LAUNCH.read_text()
+    tree = ast.parse(text)
+    named = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+             and " " not in n.value and n.value.endswith((".yaml", ".rviz"))}
+    assert {"generator.yaml", "viz.yaml", "sim.yaml", "retarget.yaml", "hoi.rviz"} <= named
+    missing = [name for name in sorted(named) if not (REPO / "config" / name).is_file()]
+    assert not missing, f"launch/generate.launch.py names parameter files missing from config/: {missing}"
+    for name in sorted(named):
+        if name.endswith(".yaml"):
+            data = yaml.safe_load((REPO / "config" / name).read_text())
+            node = name.removesuffix(".yaml")
+            assert "ros__parameters" in data[f"hoi_{node}"], f"config/{name}: no hoi_{node}.ros__parameters"
+
+
+def test_rviz_config_shows_every_viz_topic() -> None:
+    rviz = yaml.safe_load((REPO / "config" / "hoi.rviz").read_text())
+    displays = rviz["Visualization Manager"]["Displays"]
+    topics = {d["Class"].split("/")[-1]: [] for d in displays}
+    for d in displays:
+        if "Topic" in d:
+            topics[d["Class"].split("/")[-1]].append(d["Topic"]["Value"])
+    assert topics["MarkerArray"] == ["/hoi/viz/markers"]
+    assert topics["PointCloud2"] == ["/hoi/viz/object_cloud"]
+    assert sorted(topics["Image"]) == ["/hoi/viz/motion_video", "/hoi/viz/video"]
+    viz = yaml.safe_load((REPO / "config" / "viz.yaml").read_text())["hoi_viz"]["ros__parameters"]
+    assert rviz["Visualization Manager"]["Global Options"]["Fixed Frame"] == viz["frame_id"]
+    # The node publishes on exactly these topics.
+    source = (REPO / "hoi_ros" / "nodes" / "viz_node.py").read_text()
+    for topic in ("/hoi/viz/markers", "/hoi/viz/object_cloud", "/hoi/viz/video", "/hoi/viz/motion_video"):
+        assert f'"{topic}"' in source

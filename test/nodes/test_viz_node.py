@@ -1,0 +1,157 @@
+"""hoi_viz over DDS: markers, object cloud and video frames of a sequence, looped and on demand."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from ros_support import NodeProcess, ros_available, wait_for
+
+pytestmark = [pytest.mark.ros, pytest.mark.skipif(not ros_available(), reason="rclpy / interfaces not built")]
+
+
+def _sequence(num_frames: int = 4):
+    from hoi_ros.core.synthetic import reach_grasp_lift
+
+    seq = reach_grasp_lift(num_frames=num_frames, fps=20.0, image_size=(40, 56), num_object_points=12)
+    seq.object_point_labels = (np.arange(12) >= 8).astype(np.uint8)
+    return seq
+
+
+class Listener:
+    """Subscribes to the viz topics in a private context and records what arrives."""
+
+    def __init__(self) -> None:
+        import rclpy
+        from hoi_ros.msg import HOIMotion
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image, PointCloud2
+        from std_srvs.srv import Trigger
+        from visualization_msgs.msg import MarkerArray
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("viz_listener", context=self.context)
+        self.got: dict[str, list] = {"markers": [], "cloud": [], "video": [], "motion_video": []}
+        for key, typ, topic in (("markers", MarkerArray, "/hoi/viz/markers"),
+                                ("cloud", PointCloud2, "/hoi/viz/object_cloud"),
+                                ("video", Image, "/hoi/viz/video"),
+                                ("motion_video", Image, "/hoi/viz/motion_video")):
+            self.node.create_subscription(typ, topic, lambda m, k=key: self.got[k].append(m), 50)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.motion_pub = self.node.create_publisher(HOIMotion, "/hoi/motion", latched)
+        self.replay = self.node.create_client(Trigger, "/hoi/viz/replay")
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            while self.context.ok():
+                self.executor.spin_once(timeout_sec=0.05)
+        except Exception:
+            pass
+
+    def clear(self) -> None:
+        for v in self.got.values():
+            v.clear()
+
+    def close(self) -> None:
+        import rclpy
+
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self.thread.join(timeout=5)
+
+
+def _cloud_xyz(msg) -> np.ndarray:
+    dtype = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<u4"), ("label", "u1")])
+    assert msg.point_step == dtype.itemsize and [f.name for f in msg.fields] == list(dtype.names)
+    rec = np.frombuffer(bytes(msg.data), dtype=dtype)
+    return np.stack([rec["x"], rec["y"], rec["z"]], axis=1), rec["label"]
+
+
+def test_viz_replays_saved_sequence_with_video(tmp_path) -> None:
+    from std_srvs.srv import Trigger
+
+    from hoi_ros.core.hand import FINGER_COLORS
+    from hoi_ros.core.sequence import HOISequence
+    from hoi_ros.nodes.image_conversion import msg_to_rgb
+
+    seq = _sequence()
+    seq = seq.with_video(seq.render_motion())
+    path = seq.save(tmp_path / "demo")
+    saved = HOISequence.load(path)  # the mp4 is lossy: compare with what the node reads
+    listener = Listener()
+    try:
+        params = {"sequence_path": str(path), "frame_id": "table", "loop": True}
+        with NodeProcess("hoi_ros.nodes.viz_node", "hoi_viz_test", params) as node:
+            wait_for(lambda: len(listener.got["markers"]) >= 2 * seq.num_frames
+                     and len(listener.got["video"]) >= seq.num_frames, 30, "two loops of markers", node)
+            markers = listener.got["markers"][-1].markers
+            assert [m.id for m in markers] == [0, 1, 2]
+            joints, bones, obj = markers
+            assert joints.header.frame_id == "table"
+            assert len(joints.points) == 21 and len(bones.points) == 40 and len(obj.points) == 12
+            # Thumb tip (joint 4) is drawn in the thumb colour.
+            c = joints.colors[4]
+            np.testing.assert_allclose([c.r, c.g, c.b], FINGER_COLORS[0] / 255.0, atol=1e-6)
+            # Every published frame matches one of the sequence's frames (loop: all of them appear).
+            seen = set()
+            for ma in listener.got["markers"]:
+                pts = np.array([[p.x, p.y, p.z] for p in ma.markers[0].points])
+                dist = np.abs(seq.hand_joints - pts[None]).max(axis=(1, 2))
+                assert dist.min() < 1e-6
+                seen.add(int(dist.argmin()))
+            assert seen == set(range(seq.num_frames))
+            xyz, labels = _cloud_xyz(listener.got["cloud"][-1])
+            assert listener.got["cloud"][-1].header.frame_id == "table"
+            assert np.abs(seq.object_points - xyz[None]).max(axis=(1, 2)).min() < 1e-6
+            np.testing.assert_array_equal(labels, seq.object_point_labels)
+            frames = [msg_to_rgb(m) for m in listener.got["video"]]
+            assert all(f.shape == (40, 56, 3) for f in frames)
+            assert any(np.array_equal(frames[0], v) for v in saved.video)
+            assert len(listener.got["motion_video"]) >= seq.num_frames
+
+            # On demand: the replay service restarts playback.
+            assert listener.replay.wait_for_service(timeout_sec=10)
+            fut = listener.replay.call_async(Trigger.Request())
+            wait_for(fut.done, 10, "the replay response", node)
+            assert fut.result().success
+    finally:
+        listener.close()
+
+
+def test_viz_plays_published_motion_once_on_demand(tmp_path) -> None:
+    from std_srvs.srv import Trigger
+
+    from hoi_ros.nodes.conversions import sequence_to_motion_msg
+
+    seq = _sequence(num_frames=5)
+    listener = Listener()
+    try:
+        with NodeProcess("hoi_ros.nodes.viz_node", "hoi_viz_once", {"loop": False}) as node:
+            assert listener.replay.wait_for_service(timeout_sec=20)
+            fut = listener.replay.call_async(Trigger.Request())
+            wait_for(fut.done, 10, "the replay response", node)
+            assert not fut.result().success and "no motion" in fut.result().message
+            listener.motion_pub.publish(sequence_to_motion_msg(seq, "world"))
+            wait_for(lambda: len(listener.got["markers"]) >= seq.num_frames, 20, "one pass of markers", node)
+            time.sleep(1.0)  # 20 frames' worth at 20 fps: no loop, so nothing more arrives
+            assert len(listener.got["markers"]) == seq.num_frames
+            assert listener.got["video"] == []  # a bare motion has no video
+            assert len(listener.got["motion_video"]) == seq.num_frames
+            listener.clear()
+            fut = listener.replay.call_async(Trigger.Request())
+            wait_for(fut.done, 10, "the replay response", node)
+            assert fut.result().success
+            wait_for(lambda: len(listener.got["markers"]) >= seq.num_frames, 20, "the replayed pass", node)
+            first = np.array([[p.x, p.y, p.z] for p in listener.got["markers"][0].markers[0].points])
+            np.testing.assert_allclose(first, seq.hand_joints[0], atol=1e-6)
+    finally:
+        listener.close()

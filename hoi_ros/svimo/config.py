@@ -1,0 +1,257 @@
+"""``SViMoConfig``: one YAML file describes a whole SViMo model (``config/svimo/*.yaml``).
+
+It composes the DiT G_θ (:class:`~hoi_ros.svimo.dit.DiTConfig`), VID M_φ
+(:class:`~hoi_ros.svimo.vid.VIDConfig`), the frozen text encoder
+(:class:`~hoi_ros.svimo.text.TextEncoderConfig`) and video VAE
+(:class:`~hoi_ros.svimo.vae.VAEConfig`), the noise schedule + sampler (Eq. 1, 3; Alg. 2), the
+closed-loop switches of Table 3 (§3.5, Eq. 7), the output video size and the camera that projects
+3D motion into the rendered motion video. ``paper.yaml`` is the full model of §4.2, ``tiny.yaml``
+the CPU/test model; both go through the same code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import yaml
+
+from hoi_ros.core.camera import Camera, look_at
+from hoi_ros.svimo.dit import DiTConfig
+from hoi_ros.svimo.text import TextEncoderConfig
+from hoi_ros.svimo.vae import VAEConfig
+from hoi_ros.svimo.vid import VIDConfig
+
+SAMPLERS = ("ddpm", "ddim")
+DTYPES = ("float32", "bfloat16", "float16")
+MINILM_DIM = 384  # hidden size of the bundled all-MiniLM-L6-v2 (TextEncoderConfig backend "minilm")
+
+T = TypeVar("T")
+
+
+def _from_dict(cls: type[T], data: Any, section: str) -> T:
+    """Build dataclass ``cls`` from a mapping; unknown keys raise ValueError naming the section."""
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ValueError(f"{section}: expected a mapping, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{section}: unknown field(s) {unknown}")
+    return cls(**data)
+
+
+@dataclass
+class SamplerConfig:
+    """Noise schedule (Eq. 1) and reverse process (Eq. 3 / Alg. 2).
+
+    Defaults are CogVideoX-5B-I2V's scheduler config (scaled-linear betas rescaled to zero terminal
+    SNR, trailing timestep spacing) with the paper's 50 inference steps (§4.2). ``ddpm`` is the
+    posterior of Eq. 3; ``ddim`` is the fast deterministic sampler (η = ``eta``).
+    """
+
+    name: str = "ddpm"
+    num_inference_steps: int = 50
+    guidance_scale: float = 1.0  # classifier-free guidance on the text; 1 = off
+    negative_prompt: str = ""
+    num_train_timesteps: int = 1000
+    beta_start: float = 0.00085
+    beta_end: float = 0.012
+    beta_schedule: str = "scaled_linear"
+    rescale_betas_zero_snr: bool = True
+    timestep_spacing: str = "trailing"
+    eta: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name not in SAMPLERS:
+            raise ValueError(f"sampler.name: one of {SAMPLERS}, got {self.name!r}")
+        steps = self.num_inference_steps
+        if not isinstance(steps, int) or not 1 <= steps <= self.num_train_timesteps:
+            raise ValueError(f"sampler.num_inference_steps: must be in [1, {self.num_train_timesteps}], got {steps!r}")
+        if not float(self.guidance_scale) >= 1.0:
+            raise ValueError(f"sampler.guidance_scale: must be >= 1 (1 = no guidance), got {self.guidance_scale}")
+        if self.timestep_spacing not in ("trailing", "leading", "linspace"):
+            raise ValueError(f"sampler.timestep_spacing: trailing, leading or linspace, got {self.timestep_spacing!r}")
+        if not 0.0 <= float(self.eta) <= 1.0:
+            raise ValueError(f"sampler.eta: must be in [0, 1], got {self.eta}")
+
+
+@dataclass
+class LoopConfig:
+    """The closed loop of §3.5 (Eq. 7); the four combinations are Table 3's ablations.
+
+    ``interaction_guidance``: VID (no grad) on (zₜⱽ, zₜᴹ) → Proj → VAE → z̃₀ᴹ, concatenated to zₜᴹ
+    (training and sampling). Off: z̃₀ᴹ is zeros. ``gradient_constraint``: during training the
+    VID runs on SViMo's outputs with gradients into SViMo (Eq. 7, row 2; used by ``train.py``).
+    At sampling time the 3D motion is always read out by VID on SViMo's outputs (Alg. 2 line 7).
+    """
+
+    interaction_guidance: bool = True
+    gradient_constraint: bool = True
+
+    @property
+    def variant(self) -> str:
+        """Table 3 row name."""
+        return {
+            (True, True): "SViMo w/ VID",
+            (True, False): "SViMo w/ Inter. Guid.",
+            (False, True): "SViMo w/ Grad. Cons.",
+            (False, False): "SViMo w/o VID",
+        }[(bool(self.interaction_guidance), bool(self.gradient_constraint))]
+
+
+@dataclass
+class VideoConfig:
+    """Output video: frames, size and rate (§4.1: 49 frames of 416×624 at 8 fps)."""
+
+    num_frames: int = 49
+    height: int = 416
+    width: int = 624
+    fps: float = 8.0
+
+    def __post_init__(self) -> None:
+        for name in ("num_frames", "height", "width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"video.{name}: must be a positive integer, got {value!r}")
+        if not float(self.fps) > 0:
+            raise ValueError(f"video.fps: must be positive, got {self.fps}")
+
+
+@dataclass
+class CameraConfig:
+    """The camera of the rendered motion video (``Proj`` of Eq. 7) and of the output sequence.
+
+    The paper projects with each TACO clip's own camera; a generator from a single image has none,
+    so it is a config value: a pinhole with vertical field of view ``fov_y_deg`` at ``eye`` looking
+    at ``target`` (world metres, z up), image size = the video size.
+    """
+
+    fov_y_deg: float = 60.0
+    eye: list[float] = field(default_factory=lambda: [0.0, -0.45, 0.45])
+    target: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    up: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0])
+
+    def __post_init__(self) -> None:
+        if not 0.0 < float(self.fov_y_deg) < 180.0:
+            raise ValueError(f"camera.fov_y_deg: must be in (0, 180), got {self.fov_y_deg}")
+        for name in ("eye", "target", "up"):
+            value = getattr(self, name)
+            if len(value) != 3 or not np.all(np.isfinite(np.asarray(value, dtype=float))):
+                raise ValueError(f"camera.{name}: expected 3 finite numbers, got {value!r}")
+
+    def build(self, width: int, height: int) -> Camera:
+        return Camera.from_fov(width, height, self.fov_y_deg, look_at(self.eye, self.target, self.up))
+
+
+@dataclass
+class SViMoConfig:
+    """Everything that defines a SViMo model and how it samples; see the module docstring."""
+
+    name: str = "svimo"
+    dit: DiTConfig = field(default_factory=DiTConfig)
+    vid: VIDConfig = field(default_factory=VIDConfig)
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    # Local diffusers CogVideoX-5B-I2V transformer folder to initialise G_θ from (weights.py);
+    # None: random initialisation (seeded by ``seed``).
+    pretrained: str | None = None
+    seed: int = 0
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype: one of {DTYPES}, got {self.dtype!r}")
+        c = self.dit.latent_channels
+        if self.vae.latent_channels != c:
+            raise ValueError(f"vae.latent_channels: {self.vae.latent_channels} differs from dit.latent_channels={c}")
+        if self.vid.latent_channels != c:
+            raise ValueError(f"vid.latent_channels: {self.vid.latent_channels} differs from dit.latent_channels={c}")
+        if self.vid.num_frames != self.video.num_frames:
+            raise ValueError(
+                f"vid.num_frames: {self.vid.num_frames} differs from video.num_frames={self.video.num_frames}"
+            )
+        if self.vid.num_joints not in (21, 42):
+            raise ValueError(f"vid.num_joints: the motion video needs 21 or 42 joints, got {self.vid.num_joints}")
+        if self.text.max_length > self.dit.max_text_seq_length:
+            raise ValueError(
+                f"text.max_length: {self.text.max_length} exceeds "
+                f"dit.max_text_seq_length={self.dit.max_text_seq_length}"
+            )
+        if self.text.backend == "minilm" and self.dit.text_embed_dim != MINILM_DIM:
+            raise ValueError(
+                f"dit.text_embed_dim: the minilm text encoder gives {MINILM_DIM}-d features, "
+                f"got {self.dit.text_embed_dim}"
+            )
+        spatial = 2 ** (len(self.vae.block_out_channels) - 1) if self.vae.path is None else None
+        if spatial is not None:
+            step = spatial * self.dit.patch_size
+            if self.video.height % step or self.video.width % step:
+                raise ValueError(
+                    f"video.height/width: must be multiples of VAE ratio x patch size = {step}, "
+                    f"got {self.video.height}x{self.video.width}"
+                )
+            chunk = 2 * self.vae.temporal_compression_ratio
+            if self.video.num_frames != 1 and (self.video.num_frames - 1) % chunk:
+                raise ValueError(f"video.num_frames: must be 1 + {chunk}·k for the VAE, got {self.video.num_frames}")
+
+    # ------------------------------------------------------------------ YAML
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SViMoConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"SViMoConfig: expected a mapping, got {type(data).__name__}")
+        sections = {
+            "dit": DiTConfig,
+            "vid": VIDConfig,
+            "text": TextEncoderConfig,
+            "vae": VAEConfig,
+            "sampler": SamplerConfig,
+            "loop": LoopConfig,
+            "video": VideoConfig,
+            "camera": CameraConfig,
+        }
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"SViMoConfig: unknown section(s) {unknown}")
+        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in sections}
+        for key, sub in sections.items():
+            kwargs[key] = _from_dict(sub, data.get(key), key)
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> SViMoConfig:
+        file = Path(path)
+        if not file.is_file():
+            raise ValueError(f"config: {file} does not exist")
+        return cls.from_dict(yaml.safe_load(file.read_text()) or {})
+
+    def to_yaml(self, path: str | os.PathLike) -> Path:
+        from hoi_ros.core.io import write_bytes_atomic
+
+        return write_bytes_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False).encode("utf-8"))
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def latent_grid(self) -> tuple[int, int, int]:
+        """(F, h, w) of the configured video, for a VAE built from this config."""
+        spatial = 2 ** (len(self.vae.block_out_channels) - 1)
+        f = (self.video.num_frames - 1) // self.vae.temporal_compression_ratio + 1
+        return f, self.video.height // spatial, self.video.width // spatial
+
+
+def load_config(path: str | os.PathLike) -> SViMoConfig:
+    """``SViMoConfig.from_yaml``."""
+    return SViMoConfig.from_yaml(path)

@@ -1,0 +1,221 @@
+"""Training data for SViMo (Alg. 1 inputs: video V, prompt P, 3D motion (h, o), reference image I).
+
+A training sample is a dict of tensors (one :class:`~hoi_ros.core.HOISequence` each):
+``video [T, H, W, 3] uint8``, ``hand [T, J, 3]`` and ``obj [T, K, 3]`` (metres; the first K/2
+object points are the tool, the last K/2 the target, as App. B.2 splits them), ``labels [K]``,
+``intrinsics [3, 3]``, ``extrinsics [4, 4]`` and ``prompt`` (str). Sources:
+
+- :class:`SyntheticHOIDataset` — **synthetic** data: deterministic, procedurally made sequences
+  (a two-segment reach-and-carry of a 21/42-joint hand skeleton, a spherical tool point cloud that
+  moves with the hand after the grasp, a static box target, and frames that draw them over a
+  gradient background). No physics, no realism: it exists so that the training code runs and is
+  tested anywhere; nothing learned from it transfers to real videos.
+- :class:`SequenceFolderDataset` — ``HOISequence`` ``.npz`` files (+ ``.mp4``) in a folder, e.g. the
+  simulator's rollouts saved with :meth:`HOISequence.save`.
+- :class:`LatentCacheDataset` — samples whose VAE latents and text features were precomputed
+  offline (``python -m hoi_ros.svimo.train --precompute``), so that training needs neither the
+  text encoder nor the VAE's video pass (§4.2 trains the 6B model in 80 GB this way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hoi_ros.core.camera import Camera, look_at
+from hoi_ros.core.hand import JOINTS_PER_HAND, num_hands_for
+from hoi_ros.core.render import render_motion_video
+from hoi_ros.core.sequence import HOISequence
+
+DATA_KINDS = ("synthetic", "folder", "latents")
+_TOOLS = ("red ball", "blue ball", "green ball", "yellow ball")
+_TARGETS = ("box", "tray", "plate")
+
+
+@dataclass
+class DataConfig:
+    """Where training samples come from (see the module docstring)."""
+
+    kind: str = "synthetic"
+    path: str | None = None  # folder of HOISequence npz files ("folder") or latent cache ("latents")
+    num_samples: int = 8  # synthetic only
+    num_frames: int = 49
+    height: int = 416
+    width: int = 624
+    num_joints: int = 42
+    num_object_points: int = 298
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in DATA_KINDS:
+            raise ValueError(f"data.kind: expected one of {DATA_KINDS}, got {self.kind!r}")
+        if self.kind != "synthetic" and not self.path:
+            raise ValueError(f"data.path: needed for data.kind={self.kind!r}")
+        for name in ("num_samples", "num_frames", "height", "width", "num_object_points"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"data.{name}: must be positive, got {getattr(self, name)}")
+        num_hands_for(self.num_joints)
+        if self.num_object_points % 2:
+            raise ValueError(f"data.num_object_points: must be even (tool/target halves), got {self.num_object_points}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sample_from_sequence(seq: HOISequence) -> dict[str, Any]:
+    """The training-sample dict of a sequence (which must have a video)."""
+    if seq.video is None:
+        raise ValueError("video: the sequence has no video; SViMo trains on video + motion pairs")
+    if seq.num_object_points % 2:
+        raise ValueError(f"object_points: K must be even (tool/target halves), got {seq.num_object_points}")
+    return {
+        "video": torch.from_numpy(np.ascontiguousarray(seq.video)),
+        "hand": torch.from_numpy(seq.hand_joints.astype(np.float32)),
+        "obj": torch.from_numpy(seq.object_points.astype(np.float32)),
+        "labels": torch.from_numpy(seq.object_point_labels.astype(np.int64)),
+        "intrinsics": torch.from_numpy(seq.camera.intrinsics.astype(np.float64)),
+        "extrinsics": torch.from_numpy(seq.camera.extrinsics.astype(np.float64)),
+        "prompt": seq.prompt,
+    }
+
+
+def _fibonacci_sphere(n: int) -> np.ndarray:
+    i = np.arange(n) + 0.5
+    phi = np.arccos(1 - 2 * i / n)
+    theta = np.pi * (1 + 5**0.5) * i
+    return np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], axis=-1)
+
+
+def _hand_template(rng: np.random.Generator, curl: np.ndarray) -> np.ndarray:
+    """21 joints ``[T, 21, 3]`` of a planar-ish hand whose fingers curl by ``curl [T]`` (radians)."""
+    t = len(curl)
+    joints = np.zeros((t, JOINTS_PER_HAND, 3))
+    bone = 0.025 + 0.003 * rng.standard_normal()
+    for f in range(5):
+        spread = np.deg2rad(-40 + 20 * f)
+        base_dir = np.array([np.sin(spread), np.cos(spread), 0.0])
+        pos = np.zeros((t, 3)) + 0.03 * base_dir
+        for k in range(4):
+            ang = curl * (k + 1) / 2.5
+            d = base_dir[None] * np.cos(ang)[:, None] + np.array([0, 0, -1.0])[None] * np.sin(ang)[:, None]
+            joints[:, 1 + 4 * f + k] = pos
+            pos = pos + bone * d
+    return joints
+
+
+def make_synthetic_sequence(index: int, cfg: DataConfig) -> HOISequence:
+    """The ``index``-th deterministic synthetic sequence of ``cfg`` (see the module docstring)."""
+    rng = np.random.default_rng([cfg.seed, index])
+    t, hands, k = cfg.num_frames, cfg.num_joints // JOINTS_PER_HAND, cfg.num_object_points
+    s = np.linspace(0.0, 1.0, t)
+    tool_start = np.array([rng.uniform(-0.12, 0.0), rng.uniform(0.0, 0.1), 0.03])
+    target_pos = np.array([rng.uniform(0.05, 0.15), rng.uniform(-0.05, 0.1), 0.02])
+    grasp = 0.4  # fraction of the clip at which the hand reaches the tool
+    reach = np.clip(s / grasp, 0, 1)[:, None]
+    carry = np.clip((s - grasp) / (1 - grasp), 0, 1)[:, None]
+    hand_start = tool_start + np.array([0.0, -0.15, 0.12])
+    lift = 0.08 * np.sin(np.pi * carry)
+    carry_to = target_pos + np.array([0, 0, 0.05])
+    wrist = hand_start + reach * (tool_start + np.array([0, -0.05, 0.05]) - hand_start)
+    wrist = wrist + carry * (carry_to - tool_start) + np.concatenate([0 * lift, 0 * lift, lift], axis=1)
+    curl = np.deg2rad(10 + 50 * np.clip(s / grasp, 0, 1))
+    joints = []
+    for h in range(hands):
+        offset = np.array([0.0, 0.0, 0.0]) if h == 0 else np.array([-0.18, 0.0, 0.0])
+        joints.append(_hand_template(rng, curl) + (wrist + offset)[:, None])
+    hand = np.concatenate(joints, axis=1)
+    tool_rel = 0.03 * _fibonacci_sphere(k // 2)
+    tool_centre = tool_start + carry * (carry_to - tool_start) + np.concatenate([0 * lift, 0 * lift, lift], axis=1)
+    tool = tool_centre[:, None] + tool_rel[None]
+    box = rng.uniform(-1, 1, size=(k // 2, 3)) * np.array([0.05, 0.04, 0.02])
+    target = np.broadcast_to(target_pos + box, (t, k // 2, 3))
+    obj = np.concatenate([tool, target], axis=1)
+    labels = np.concatenate([np.zeros(k // 2), np.ones(k // 2)]).astype(np.uint8)
+    camera = Camera.from_fov(cfg.width, cfg.height, 50.0, look_at(np.array([0.0, -0.55, 0.45]), np.array([0.0, 0.0, 0.05])))
+    # Frames: a per-sample vertical gradient background with the scene drawn over it.
+    top, bottom = rng.uniform(40, 200, size=3), rng.uniform(40, 200, size=3)
+    ramp = np.linspace(0, 1, cfg.height)[:, None, None]
+    background = (top * (1 - ramp) + bottom * ramp).astype(np.uint8)
+    drawn = render_motion_video(hand, obj, camera, labels, radius=max(1, cfg.height // 48))
+    video = np.where(drawn.any(axis=-1, keepdims=True), drawn, background[None]).astype(np.uint8)
+    prompt = f"pick up the {_TOOLS[index % len(_TOOLS)]} and put it on the {_TARGETS[index % len(_TARGETS)]}"
+    return HOISequence(hand, obj, camera, fps=8.0, prompt=prompt, video=video, object_point_labels=labels,
+                       metadata={"source": "synthetic", "index": int(index)})
+
+
+class SyntheticHOIDataset(Dataset):
+    """``cfg.num_samples`` deterministic synthetic samples (built once, kept in memory)."""
+
+    def __init__(self, cfg: DataConfig) -> None:
+        self.cfg = cfg
+        self._samples = [sample_from_sequence(make_synthetic_sequence(i, cfg)) for i in range(cfg.num_samples)]
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self._samples[i]
+
+
+class SequenceFolderDataset(Dataset):
+    """Every ``*.npz`` HOISequence in a folder (sorted by name)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.files = sorted(Path(folder).glob("*.npz"))
+        if not self.files:
+            raise ValueError(f"data.path: no HOISequence .npz files in {folder}")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return sample_from_sequence(HOISequence.load(self.files[i]))
+
+
+class LatentCacheDataset(Dataset):
+    """Precomputed samples ``<cache>/<index>.safetensors`` (+ prompt in the metadata)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.files = sorted(Path(folder).glob("*.safetensors"))
+        if not self.files:
+            raise ValueError(f"data.path: no precomputed latents in {folder}")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        from safetensors import safe_open
+
+        with safe_open(str(self.files[i]), framework="pt") as f:
+            sample: dict[str, Any] = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+            sample["prompt"] = (f.metadata() or {}).get("prompt", "")
+        return sample
+
+
+def build_dataset(cfg: DataConfig) -> Dataset:
+    """The dataset named by ``cfg.kind``."""
+    if cfg.kind == "synthetic":
+        return SyntheticHOIDataset(cfg)
+    if cfg.kind == "folder":
+        return SequenceFolderDataset(cfg.path)
+    return LatentCacheDataset(cfg.path)
+
+
+def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack tensors, keep prompts as a list."""
+    out: dict[str, Any] = {}
+    for key in samples[0]:
+        values = [s[key] for s in samples]
+        out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else list(values)
+    return out
+
+
+def cameras_of(batch: dict[str, Any], height: int, width: int) -> list[Camera]:
+    """The per-sample cameras of a batch (for the rendered motion video, Alg. 1 lines 1 and 7)."""
+    return [Camera(width, height, k.numpy(), e.numpy()) for k, e in zip(batch["intrinsics"], batch["extrinsics"])]

@@ -1,0 +1,254 @@
+"""``SViMoGenerator``: reference image + prompt → HOI video + 3D motion (:class:`HOISequence`).
+
+Implements :class:`hoi_ros.core.generation.HOIGenerator` (what ``/hoi/generate`` calls) around
+Alg. 2 (:mod:`hoi_ros.svimo.sampling`): encode the prompt (frozen text encoder) and the reference
+image (VAE, z_I = E(I), Alg. 2 line 1), run the joint reverse diffusion with the closed loop, decode
+the video latents (line 12) and return video, hand joints and object points in metres, with the
+configured camera.
+
+Weights: a SViMo checkpoint (safetensors, :func:`hoi_ros.svimo.weights.save_checkpoint`), else the
+CogVideoX-I2V initialisation of ``pretrained`` (G_θ's video prior only; motion stream and VID
+untrained), else seeded random weights. ``metadata["weights_trained"]`` says which: an untrained
+model's output is noise-like and is labelled so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hoi_ros.core.generation import GenerationCancelled, GenerationRequest, GeneratorLimits, ProgressCallback
+from hoi_ros.core.sequence import HOISequence
+from hoi_ros.svimo.config import SViMoConfig
+from hoi_ros.svimo.dit import SViMoTransformer
+from hoi_ros.svimo.sampling import SViMoSampler
+from hoi_ros.svimo.text import build_text_encoder
+from hoi_ros.svimo.vae import build_vae
+from hoi_ros.svimo.vid import VID
+from hoi_ros.svimo.weights import init_from_cogvideox, load_checkpoint
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def prepare_image(image: np.ndarray, height: int, width: int) -> torch.Tensor:
+    """RGB ``[H, W, 3] uint8`` → ``[height, width, 3] uint8``: scale to cover, centre crop (§4.1's
+    crop to the video's aspect ratio), antialiased bilinear resampling."""
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(f"image: expected [H, W, 3] uint8, got shape {img.shape} dtype {img.dtype}")
+    h, w = img.shape[:2]
+    scale = max(height / h, width / w)
+    nh, nw = max(height, round(h * scale)), max(width, round(w * scale))
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (nh - height) // 2, (nw - width) // 2
+    x = x[0, :, top : top + height, left : left + width]
+    return x.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+
+
+class SViMoGenerator:
+    """SViMo as an :class:`~hoi_ros.core.generation.HOIGenerator` (see the module docstring)."""
+
+    def __init__(
+        self,
+        cfg: SViMoConfig,
+        checkpoint: str | os.PathLike | None = None,
+        device: str | torch.device = "cpu",
+        model_cpu_offload: bool = False,
+    ) -> None:
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.dtype = _DTYPES[cfg.dtype]
+        self.offload = bool(model_cpu_offload) and self.device.type != "cpu"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.dit = SViMoTransformer(cfg.dit)
+            self.vid = VID(cfg.vid)
+        self.weight_report: str | None = None
+        if checkpoint:
+            meta = load_checkpoint(checkpoint, {"dit": self.dit, "vid": self.vid})
+            self.weights_trained = meta.get("trained", "true").lower() != "false"
+            self.weights = f"SViMo checkpoint {Path(checkpoint).name}"
+        elif cfg.pretrained:
+            report = init_from_cogvideox(self.dit, cfg.pretrained)
+            self.weight_report = report.summary()
+            self.weights_trained = False
+            self.weights = "CogVideoX-I2V initialisation (motion stream and VID untrained)"
+        else:
+            self.weights_trained = False
+            self.weights = f"random initialisation (seed {cfg.seed}), untrained"
+        self.dit.to(self.dtype).eval().requires_grad_(False)
+        self.vid.eval().requires_grad_(False)  # VID stays float32 (small; its own normalisation)
+        self.text_encoder = build_text_encoder(cfg.text)
+        if self.text_encoder.dim != cfg.dit.text_embed_dim:
+            raise ValueError(
+                f"dit.text_embed_dim: {cfg.dit.text_embed_dim} differs from the text encoder's {self.text_encoder.dim}"
+            )
+        self.vae = build_vae(cfg.vae)
+        if self.vae.latent_channels != cfg.dit.latent_channels:
+            raise ValueError(
+                f"dit.latent_channels: {cfg.dit.latent_channels} differs from the VAE's {self.vae.latent_channels}"
+            )
+        step = self.vae.spatial_ratio * cfg.dit.patch_size
+        if cfg.video.height % step or cfg.video.width % step:
+            raise ValueError(
+                f"video.height/width: must be multiples of {step}, got {cfg.video.height}x{cfg.video.width}"
+            )
+        if not self.offload:
+            for m in (self.dit, self.vid, self.text_encoder, self.vae):
+                m.to(self.device)
+        self.camera = cfg.camera.build(cfg.video.width, cfg.video.height)
+        self.sampler = SViMoSampler(self.dit, self.vid, self.vae, self.camera, cfg.sampler, cfg.loop)
+        self.limits = GeneratorLimits(
+            min_frames=1,
+            max_frames=cfg.video.num_frames,
+            default_frames=cfg.video.num_frames,
+            min_steps=1,
+            max_steps=cfg.sampler.num_train_timesteps,
+            default_steps=cfg.sampler.num_inference_steps,
+            default_guidance=float(cfg.sampler.guidance_scale),
+        )
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | os.PathLike,
+        checkpoint: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        model_cpu_offload: bool = False,
+        vae_slicing: bool | None = None,
+        vae_tiling: bool | None = None,
+    ) -> SViMoGenerator:
+        """Build from a YAML file; keyword overrides are the ROS node's parameters."""
+        cfg = SViMoConfig.from_yaml(path)
+        if dtype:
+            cfg = dataclasses.replace(cfg, dtype=dtype)
+        vae_changes = {
+            k: v for k, v in (("enable_slicing", vae_slicing), ("enable_tiling", vae_tiling)) if v is not None
+        }
+        if vae_changes:
+            cfg = dataclasses.replace(cfg, vae=dataclasses.replace(cfg.vae, **vae_changes))
+        return cls(cfg, checkpoint=checkpoint or None, device=device or "cpu", model_cpu_offload=model_cpu_offload)
+
+    # ------------------------------------------------------------------ helpers
+    def _stage(self, module: Any) -> _OnDevice:
+        return _OnDevice(module, self.device, self.offload)
+
+    def sample_frames(self, num_frames: int) -> int:
+        """Frames actually generated for a request of ``num_frames``: the next count the VAE takes
+        (1 + 2·r·k); the result is cut back to ``num_frames``."""
+        chunk = 2 * self.vae.temporal_ratio
+        return 1 + chunk * math.ceil((num_frames - 1) / chunk)
+
+    def _check(self, request: GenerationRequest) -> None:
+        lim = self.limits
+        if not lim.min_frames <= request.num_frames <= lim.max_frames:
+            raise ValueError(f"num_frames: must be in [{lim.min_frames}, {lim.max_frames}], got {request.num_frames}")
+        if not lim.min_steps <= request.num_inference_steps <= lim.max_steps:
+            raise ValueError(
+                f"num_inference_steps: must be in [{lim.min_steps}, {lim.max_steps}], got {request.num_inference_steps}"
+            )
+        if not request.guidance_scale >= 1.0:
+            raise ValueError(f"guidance_scale: must be >= 1 (1 = off), got {request.guidance_scale}")
+
+    # ------------------------------------------------------------------ HOIGenerator
+    def generate(
+        self,
+        request: GenerationRequest,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> HOISequence:
+        """Alg. 2 for one request; raises GenerationCancelled within one step of ``cancel`` being set."""
+        self._check(request)
+        cfg = self.cfg
+        with self._lock:
+            start = time.monotonic()
+
+            def report(stage: str, step: int, total: int) -> None:
+                if progress is not None:
+                    progress(stage, step, total)
+                if cancel is not None and cancel.is_set():
+                    raise GenerationCancelled(f"cancelled during {stage}")
+
+            report("encode", 0, 2)
+            with self._stage(self.text_encoder):
+                text = self.text_encoder.encode([request.prompt])
+                negative = None
+                if request.guidance_scale > 1.0:
+                    negative = self.text_encoder.encode([cfg.sampler.negative_prompt])
+            report("encode", 1, 2)
+            image = prepare_image(request.image, cfg.video.height, cfg.video.width)
+            with self._stage(self.vae):
+                z_image = self.vae.encode(image[None, None]).to(self.device)  # z_I = E(I), [1, 1, C, h, w]
+            report("encode", 2, 2)
+
+            frames = self.sample_frames(request.num_frames)
+            generator = torch.Generator().manual_seed(int(request.seed))
+            with self._stage(self.dit), self._stage(self.vid), self._stage(self.vae):
+                result = self.sampler.sample(
+                    z_image,
+                    text.to(self.device),
+                    frames,
+                    negative_embeds=None if negative is None else negative.to(self.device),
+                    num_inference_steps=request.num_inference_steps,
+                    guidance_scale=request.guidance_scale,
+                    generator=generator,
+                    progress=progress,
+                    cancel=cancel,
+                )
+            report("decode", 0, 1)
+            with self._stage(self.vae):
+                video = self.vae.decode(result.video_latents)[0]
+            report("decode", 1, 1)
+
+            n = request.num_frames
+            video_u8 = (video[:n].float() * 255.0).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+            return HOISequence(
+                hand_joints=result.hand[0, :n].float().cpu().numpy(),
+                object_points=result.obj[0, :n].float().cpu().numpy(),
+                object_point_labels=self.sampler.labels,
+                camera=self.camera,
+                fps=cfg.video.fps,
+                prompt=request.prompt,
+                video=video_u8,
+                metadata={
+                    "generator": "svimo",
+                    "config": cfg.name,
+                    "weights": self.weights,
+                    "weights_trained": self.weights_trained,
+                    "sampler": cfg.sampler.name,
+                    "num_inference_steps": int(request.num_inference_steps),
+                    "guidance_scale": float(request.guidance_scale),
+                    "seed": int(request.seed),
+                    "loop": cfg.loop.variant,
+                    "generated_frames": frames,
+                    "seconds": round(time.monotonic() - start, 3),
+                },
+            )
+
+
+class _OnDevice:
+    """Context manager for model CPU offload: moves a module to the device for one stage, then back."""
+
+    def __init__(self, module: Any, device: torch.device, active: bool) -> None:
+        self.module, self.device, self.active = module, device, active
+
+    def __enter__(self) -> None:
+        if self.active:
+            self.module.to(self.device)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            self.module.to("cpu")

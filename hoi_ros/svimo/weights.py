@@ -1,0 +1,256 @@
+"""Weights of G_θ: initialisation from CogVideoX-5B-I2V (§3.3, App. C.1) and SViMo checkpoints.
+
+SViMo "extends a pretrained image-to-video foundation model": the video stream and every shared
+weight (text projection, time embedding, attention, feed-forward, LayerNorms, the learned
+positional table) load from a diffusers-format ``CogVideoXTransformer3DModel`` folder as they are.
+The tensors SViMo adds (App. C.1: "the input and output projection layers, and triple modality
+modulation modules") start as copies of their video-stream counterparts:
+
+===========================================  ==============================================
+SViMo tensor                                 source in CogVideoX-I2V
+===========================================  ==============================================
+``motion_patch_embed.{weight,bias}``         ``patch_embed.proj.{weight,bias}``
+``transformer_blocks.i.motion_norm{1,2}.*``  rows ``[0, 3d)`` of ``transformer_blocks.i.norm{1,2}.linear.*``
+                                             (the video shift, scale, gate; the text ones follow)
+``motion_norm_out.*``                        ``norm_out.*``
+``motion_proj_out.*``                        ``proj_out.*``
+===========================================  ==============================================
+
+Right after loading, G_θ therefore computes exactly CogVideoX on the token sequence
+``[text; video; motion]`` (tested). A :class:`WeightReport` lists every tensor as loaded, copied
+(with its source) or newly initialised, plus the checkpoint tensors left unused.
+
+Only safetensors files are read (never pickles), only from a local folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from hoi_ros.svimo.dit import SViMoTransformer
+
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+WEIGHTS_INDEX_NAME = "diffusion_pytorch_model.safetensors.index.json"
+
+# (config.json key, DiTConfig attribute or a callable of it) that must agree.
+_CONFIG_CHECKS: tuple[tuple[str, str], ...] = (
+    ("num_layers", "num_layers"),
+    ("num_attention_heads", "num_attention_heads"),
+    ("attention_head_dim", "attention_head_dim"),
+    ("text_embed_dim", "text_embed_dim"),
+    ("time_embed_dim", "time_embed_dim"),
+    ("patch_size", "patch_size"),
+    ("max_text_seq_length", "max_text_seq_length"),
+    ("sample_frames", "sample_frames"),
+    ("sample_height", "sample_height"),
+    ("sample_width", "sample_width"),
+    ("use_rotary_positional_embeddings", "use_rotary_positional_embeddings"),
+    ("use_learned_positional_embeddings", "use_learned_positional_embeddings"),
+    ("attention_bias", "attention_bias"),
+)
+
+
+@dataclass
+class WeightReport:
+    """What happened to every tensor of G_θ when it was initialised from a checkpoint."""
+
+    source: str
+    loaded: list[str] = field(default_factory=list)
+    copied: dict[str, str] = field(default_factory=dict)  # SViMo name -> source name (+ row slice)
+    new: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)  # checkpoint tensors SViMo does not use
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "loaded": self.loaded,
+            "copied": self.copied,
+            "new": self.new,
+            "unused": self.unused,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.loaded)} loaded, {len(self.copied)} copied from the video stream, "
+            f"{len(self.new)} newly initialised, {len(self.unused)} checkpoint tensors unused ({self.source})"
+        )
+
+    def to_text(self) -> str:
+        """Every tensor, one a line: ``loaded NAME``, ``copied NAME <- SOURCE``, ``new NAME``."""
+        lines = [self.summary()]
+        lines += [f"loaded  {k}" for k in self.loaded]
+        lines += [f"copied  {k} <- {v}" for k, v in self.copied.items()]
+        lines += [f"new     {k}" for k in self.new]
+        lines += [f"unused  {k}" for k in self.unused]
+        return "\n".join(lines)
+
+
+def copy_source(name: str, dim: int) -> tuple[str, slice | None] | None:
+    """Source tensor (and row slice) a motion-stream tensor is copied from, or None if not motion.
+
+    ``dim`` is the transformer width d (the modulation linear outputs 6d rows: shift, scale, gate of
+    the video stream, then of the text stream; CogVideoXLayerNormZero's chunk order).
+    """
+    if name.startswith("motion_patch_embed."):
+        return "patch_embed.proj." + name.split(".", 1)[1], None
+    if name.startswith("motion_norm_out."):
+        return "norm_out." + name.split(".", 1)[1], None
+    if name.startswith("motion_proj_out."):
+        return "proj_out." + name.split(".", 1)[1], None
+    parts = name.split(".")
+    if len(parts) == 5 and parts[0] == "transformer_blocks" and parts[2] in ("motion_norm1", "motion_norm2"):
+        which = parts[2].removeprefix("motion_")
+        return f"transformer_blocks.{parts[1]}.{which}.linear.{parts[4]}", slice(0, 3 * dim)
+    return None
+
+
+def _resolve_folder(path: str | os.PathLike) -> Path:
+    folder = Path(path).expanduser()
+    if (folder / "transformer").is_dir() and not (folder / "config.json").is_file():
+        folder = folder / "transformer"  # a whole pipeline folder
+    if not folder.is_dir():
+        raise ValueError(f"pretrained: {folder} is not a local folder (nothing is downloaded)")
+    return folder
+
+
+def _weight_files(folder: Path) -> dict[str, Path]:
+    """Tensor name -> safetensors file, from a single file or a sharded index."""
+    index = folder / WEIGHTS_INDEX_NAME
+    if index.is_file():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        return {k: folder / v for k, v in weight_map.items()}
+    single = folder / WEIGHTS_NAME
+    if single.is_file():
+        with safe_open(single, framework="pt") as f:
+            return dict.fromkeys(f.keys(), single)
+    if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
+        raise ValueError(f"pretrained: {folder} holds pickle weights only; convert them to safetensors first")
+    raise ValueError(f"pretrained: no {WEIGHTS_NAME} or {WEIGHTS_INDEX_NAME} in {folder}")
+
+
+def check_pretrained_config(dit: SViMoTransformer, folder: Path) -> dict[str, Any]:
+    """Compare the checkpoint's ``config.json`` with the DiT config; ValueError naming the field."""
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise ValueError(f"pretrained: {cfg_path} is missing")
+    pre = json.loads(cfg_path.read_text())
+    cfg = dit.config
+    for key, attr in _CONFIG_CHECKS:
+        if key in pre and pre[key] != getattr(cfg, attr):
+            raise ValueError(f"dit.{attr}: {getattr(cfg, attr)!r} differs from the checkpoint's {key}={pre[key]!r}")
+    if pre.get("in_channels") != 2 * cfg.latent_channels:
+        raise ValueError(
+            f"dit.latent_channels: an image-to-video checkpoint needs in_channels = 2 x latent_channels = "
+            f"{2 * cfg.latent_channels}, the checkpoint has in_channels={pre.get('in_channels')!r}"
+        )
+    if pre.get("out_channels", cfg.latent_channels) != cfg.latent_channels:
+        raise ValueError(
+            f"dit.latent_channels: {cfg.latent_channels} differs from the checkpoint's "
+            f"out_channels={pre['out_channels']}"
+        )
+    if pre.get("patch_size_t") is not None:
+        raise ValueError("pretrained: CogVideoX 1.5 checkpoints (patch_size_t) are not supported; use CogVideoX 1.0")
+    return pre
+
+
+@torch.no_grad()
+def init_from_cogvideox(dit: SViMoTransformer, path: str | os.PathLike) -> WeightReport:
+    """Initialise G_θ in place from a local diffusers CogVideoX-I2V transformer folder.
+
+    ``path`` is the ``transformer`` folder (or the pipeline folder containing it) with
+    ``config.json`` and safetensors weights (one file or sharded). ``dit`` must be materialised
+    (not on the meta device); tensors are cast to its dtype and device.
+    """
+    folder = _resolve_folder(path)
+    check_pretrained_config(dit, folder)
+    files = _weight_files(folder)
+    report = WeightReport(source=str(folder))
+    dim = dit.config.inner_dim
+    state = dit.state_dict(keep_vars=True)
+    if any(t.is_meta for t in state.values()):
+        raise ValueError("dit: materialise the model before loading weights (it is on the meta device)")
+    handles: dict[Path, Any] = {}
+    used: set[str] = set()
+    with contextlib.ExitStack() as stack:
+
+        def read(name: str, rows: slice | None) -> torch.Tensor:
+            file = files[name]
+            if file not in handles:
+                handles[file] = stack.enter_context(safe_open(file, framework="pt"))
+            if rows is None:
+                return handles[file].get_tensor(name)
+            return handles[file].get_slice(name)[rows]
+
+        for name, target in state.items():
+            src = copy_source(name, dim)
+            if src is None:
+                src_name, rows, kind = name, None, "loaded"
+            else:
+                (src_name, rows), kind = src, "copied"
+            if src_name not in files:
+                report.new.append(name)
+                continue
+            value = read(src_name, rows)
+            if tuple(value.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"pretrained: {src_name} has shape {tuple(value.shape)}, SViMo's {name} needs "
+                    f"{tuple(target.shape)}"
+                )
+            target.copy_(value.to(dtype=target.dtype, device=target.device))
+            used.add(src_name)
+            if kind == "loaded":
+                report.loaded.append(name)
+            else:
+                report.copied[name] = src_name if rows is None else f"{src_name}[{rows.start}:{rows.stop}]"
+    report.unused = sorted(set(files) - used)
+    return report
+
+
+# ---------------------------------------------------------------------- SViMo checkpoints
+def save_checkpoint(
+    path: str | os.PathLike, modules: dict[str, torch.nn.Module], metadata: dict[str, str] | None = None
+) -> Path:
+    """Write ``{prefix.tensor: value}`` of several modules (e.g. ``{"dit": G, "vid": M}``) as one
+    safetensors file, atomically. ``metadata`` (str -> str) goes into the header, e.g.
+    ``{"trained": "true", "steps": "35000"}``."""
+    from hoi_ros.core.io import atomic_path
+
+    tensors = {
+        f"{prefix}.{k}": v.detach().contiguous().cpu()
+        for prefix, module in modules.items()
+        for k, v in module.state_dict().items()
+    }
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        save_file(tensors, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+    return out
+
+
+@torch.no_grad()
+def load_checkpoint(path: str | os.PathLike, modules: dict[str, torch.nn.Module]) -> dict[str, str]:
+    """Load a :func:`save_checkpoint` file into ``modules`` (strict per prefix); returns its metadata."""
+    file = Path(path).expanduser()
+    if file.suffix != ".safetensors" or not file.is_file():
+        raise ValueError(f"checkpoint: {file} is not a .safetensors file")
+    with safe_open(file, framework="pt") as f:
+        metadata = dict(f.metadata() or {})
+        keys = list(f.keys())
+        for prefix, module in modules.items():
+            own = {k[len(prefix) + 1 :]: k for k in keys if k.startswith(prefix + ".")}
+            expected = set(module.state_dict())
+            missing, extra = sorted(expected - set(own)), sorted(set(own) - expected)
+            if missing or extra:
+                raise ValueError(
+                    f"checkpoint: {prefix} does not match the config (missing {missing[:5]}, unexpected {extra[:5]})"
+                )
+            module.load_state_dict({k: f.get_tensor(full) for k, full in own.items()}, strict=True)
+    return metadata

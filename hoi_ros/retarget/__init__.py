@@ -1,0 +1,19 @@
+"""Retargeting human hand motion to robot hands (ROS-free).
+
+- :mod:`.description`: robot hands as data (URDF-shaped), exported to URDF and MJCF;
+- :mod:`.robots`: the built-in ``allegro`` and ``inspire`` hands and user robots from YAML + URDF;
+- :mod:`.kinematics`: batched forward kinematics and Jacobians;
+- :mod:`.solver`: whole-sequence retargeting (:class:`SequenceRetargeter`);
+- :mod:`.visualize`: the side-by-side human / robot check (MuJoCo offscreen).
+"""
+
+from hoi_ros.retarget.description import Capsule, HandDescription, Joint, from_urdf
+from hoi_ros.retarget.kinematics import Kinematics
+from hoi_ros.retarget.robots import get_robot, load_robot_yaml, register_robot, write_robot_files
+from hoi_ros.retarget.solver import RetargetConfig, RetargetResult, SequenceRetargeter, retarget_sequence
+
+__all__ = [
+    "Capsule", "HandDescription", "Joint", "Kinematics", "RetargetConfig", "RetargetResult",
+    "SequenceRetargeter", "from_urdf", "get_robot", "load_robot_yaml", "register_robot",
+    "retarget_sequence", "write_robot_files",
+]

@@ -4,7 +4,7 @@
     ros2 launch hoi_ros generate.launch.py rviz:=true      # and RViz with share/hoi_ros/rviz/hoi.rviz
     ros2 launch hoi_ros generate.launch.py generator_params:=/path/to/my_generator.yaml
 
-Then: ``ros2 action send_goal /hoi/generate hoi_ros/action/Generate ...`` or ``hoi-generate-demo``.
+Then: ``ros2 action send_goal /hoi/generate hoi_ros/action/Generate ...`` or ``python -m hoi_ros.nodes.demo_client``.
 Parameters come from share/hoi_ros/config/*.yaml (see each file's comments).
 """
 

@@ -233,10 +233,9 @@ class SViMoConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> SViMoConfig:
-        file = Path(path)
-        if not file.is_file():
-            raise ValueError(f"config: {file} does not exist")
-        return cls.from_dict(yaml.safe_load(file.read_text()) or {})
+        """Read a YAML config. A top-level ``base: other.yaml`` (relative to this file) is read
+        first and this file's sections are merged over it, key by key."""
+        return cls.from_dict(read_yaml_with_base(path))
 
     def to_yaml(self, path: str | os.PathLike) -> Path:
         from hoi_ros.core.io import write_bytes_atomic
@@ -250,6 +249,29 @@ class SViMoConfig:
         spatial = 2 ** (len(self.vae.block_out_channels) - 1)
         f = (self.video.num_frames - 1) // self.vae.temporal_compression_ratio + 1
         return f, self.video.height // spatial, self.video.width // spatial
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_yaml_with_base(path: str | os.PathLike, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config mapping with its ``base:`` chain resolved (mappings merged recursively)."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise ValueError(f"config: {file} does not exist")
+    if file in _seen:
+        raise ValueError(f"config: base cycle through {file}")
+    data = yaml.safe_load(file.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config: {file} is not a mapping")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    return _merge(read_yaml_with_base(file.parent / str(base), (*_seen, file)), data)
 
 
 def load_config(path: str | os.PathLike) -> SViMoConfig:

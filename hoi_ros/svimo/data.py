@@ -10,8 +10,10 @@ object points are the tool, the last K/2 the target, as App. B.2 splits them), `
   moves with the hand after the grasp, a static box target, and frames that draw them over a
   gradient background). No physics, no realism: it exists so that the training code runs and is
   tested anywhere; nothing learned from it transfers to real videos.
-- :class:`SequenceFolderDataset` — ``HOISequence`` ``.npz`` files (+ ``.mp4``) in a folder, e.g. the
-  simulator's rollouts saved with :meth:`HOISequence.save`.
+- :class:`SimDataset` — a dataset written by the simulator (``python -m hoi_ros.sim.dataset``),
+  read through :class:`hoi_ros.sim.torch_dataset.SimHOIDataset` at the model's frames, fps and size.
+- :class:`SequenceFolderDataset` — ``HOISequence`` ``.npz`` files (+ ``.mp4``) in a folder, already at
+  the model's frame count and size.
 - :class:`LatentCacheDataset` — samples whose VAE latents and text features were precomputed
   offline (``python -m hoi_ros.svimo.train --precompute``), so that training needs neither the
   text encoder nor the VAE's video pass (§4.2 trains the 6B model in 80 GB this way).
@@ -20,7 +22,7 @@ object points are the tool, the last K/2 the target, as App. B.2 splits them), `
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +35,30 @@ from hoi_ros.core.hand import JOINTS_PER_HAND, num_hands_for
 from hoi_ros.core.render import render_motion_video
 from hoi_ros.core.sequence import HOISequence
 
-DATA_KINDS = ("synthetic", "folder", "latents")
+DATA_KINDS = ("synthetic", "sim", "folder", "latents")
 _TOOLS = ("red ball", "blue ball", "green ball", "yellow ball")
 _TARGETS = ("box", "tray", "plate")
 
 
 @dataclass
 class DataConfig:
-    """Where training samples come from (see the module docstring)."""
+    """Where training samples come from (see the module docstring).
+
+    ``num_frames``/``height``/``width``/``fps`` default to the model's ``video`` section
+    (:meth:`resolved`); ``num_joints``/``num_object_points`` (synthetic only) to its ``vid`` section.
+    """
 
     kind: str = "synthetic"
-    path: str | None = None  # folder of HOISequence npz files ("folder") or latent cache ("latents")
+    path: str | None = None  # sim dataset root ("sim"), npz folder ("folder") or latent cache ("latents")
     num_samples: int = 8  # synthetic only
-    num_frames: int = 49
-    height: int = 416
-    width: int = 624
-    num_joints: int = 42
-    num_object_points: int = 298
+    num_frames: int | None = None
+    height: int | None = None
+    width: int | None = None
+    fps: float | None = None  # sim only: frames are resampled to this rate
+    num_joints: int | None = None
+    num_object_points: int | None = None
+    only_successful: bool = True  # sim only: skip episodes whose task failed
+    cache_in_memory: bool = True  # keep decoded samples (deterministic) instead of re-reading them
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -58,11 +67,22 @@ class DataConfig:
         if self.kind != "synthetic" and not self.path:
             raise ValueError(f"data.path: needed for data.kind={self.kind!r}")
         for name in ("num_samples", "num_frames", "height", "width", "num_object_points"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"data.{name}: must be positive, got {getattr(self, name)}")
-        num_hands_for(self.num_joints)
-        if self.num_object_points % 2:
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ValueError(f"data.{name}: must be positive, got {value}")
+        if self.fps is not None and not float(self.fps) > 0:
+            raise ValueError(f"data.fps: must be positive, got {self.fps}")
+        if self.num_joints is not None:
+            num_hands_for(self.num_joints)
+        if self.num_object_points is not None and self.num_object_points % 2:
             raise ValueError(f"data.num_object_points: must be even (tool/target halves), got {self.num_object_points}")
+
+    def resolved(self, model_cfg: Any) -> DataConfig:
+        """A copy with the unset sizes taken from a :class:`~hoi_ros.svimo.config.SViMoConfig`."""
+        v, m = model_cfg.video, model_cfg.vid
+        defaults = {"num_frames": v.num_frames, "height": v.height, "width": v.width, "fps": v.fps,
+                    "num_joints": m.num_joints, "num_object_points": m.num_object_points}
+        return replace(self, **{k: d if getattr(self, k) is None else getattr(self, k) for k, d in defaults.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,7 +157,8 @@ def make_synthetic_sequence(index: int, cfg: DataConfig) -> HOISequence:
     target = np.broadcast_to(target_pos + box, (t, k // 2, 3))
     obj = np.concatenate([tool, target], axis=1)
     labels = np.concatenate([np.zeros(k // 2), np.ones(k // 2)]).astype(np.uint8)
-    camera = Camera.from_fov(cfg.width, cfg.height, 50.0, look_at(np.array([0.0, -0.55, 0.45]), np.array([0.0, 0.0, 0.05])))
+    eye, target = np.array([0.0, -0.55, 0.45]), np.array([0.0, 0.0, 0.05])
+    camera = Camera.from_fov(cfg.width, cfg.height, 50.0, look_at(eye, target))
     # Frames: a per-sample vertical gradient background with the scene drawn over it.
     top, bottom = rng.uniform(40, 200, size=3), rng.uniform(40, 200, size=3)
     ramp = np.linspace(0, 1, cfg.height)[:, None, None]
@@ -149,10 +170,17 @@ def make_synthetic_sequence(index: int, cfg: DataConfig) -> HOISequence:
                        metadata={"source": "synthetic", "index": int(index)})
 
 
+def _require_sizes(cfg: DataConfig, names: tuple[str, ...]) -> None:
+    missing = [n for n in names if getattr(cfg, n) is None]
+    if missing:
+        raise ValueError(f"data.{missing[0]}: unset; give it, or build with build_dataset(cfg, model_cfg)")
+
+
 class SyntheticHOIDataset(Dataset):
     """``cfg.num_samples`` deterministic synthetic samples (built once, kept in memory)."""
 
     def __init__(self, cfg: DataConfig) -> None:
+        _require_sizes(cfg, ("num_frames", "height", "width", "num_joints", "num_object_points"))
         self.cfg = cfg
         self._samples = [sample_from_sequence(make_synthetic_sequence(i, cfg)) for i in range(cfg.num_samples)]
 
@@ -193,18 +221,77 @@ class LatentCacheDataset(Dataset):
         from safetensors import safe_open
 
         with safe_open(str(self.files[i]), framework="pt") as f:
-            sample: dict[str, Any] = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+            sample: dict[str, Any] = {key: f.get_tensor(key) for key in f.keys()}
             sample["prompt"] = (f.metadata() or {}).get("prompt", "")
         return sample
 
 
-def build_dataset(cfg: DataConfig) -> Dataset:
-    """The dataset named by ``cfg.kind``."""
+class SimDataset(Dataset):
+    """A simulator dataset (``hoi_ros.sim.dataset.write_dataset``) as training samples.
+
+    Wraps :class:`hoi_ros.sim.torch_dataset.SimHOIDataset` (frames resampled to ``fps`` and resized
+    to ``height × width``, camera scaled to match) and converts its items to this module's sample
+    layout: video ``[T, H, W, 3]`` uint8, ``hand``, ``obj``, ``labels``, camera, ``prompt``.
+    """
+
+    def __init__(self, cfg: DataConfig) -> None:
+        from hoi_ros.sim.torch_dataset import SimHOIDataset
+
+        _require_sizes(cfg, ("num_frames", "height", "width", "fps"))
+        self.inner = SimHOIDataset(cfg.path, num_frames=cfg.num_frames, fps=cfg.fps, size=(cfg.height, cfg.width),
+                                   only_successful=cfg.only_successful)
+        if len(self.inner) == 0:
+            raise ValueError(f"data.path: {cfg.path} has no usable episodes (only_successful={cfg.only_successful})")
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = self.inner[i]
+        video = (item["video"].permute(0, 2, 3, 1) * 255.0).round().clamp(0, 255).to(torch.uint8)
+        k = item["object_points"].shape[1]
+        if k % 2:
+            raise ValueError(f"sim dataset: K = {k} object points; SViMo needs an even K (App. B.2 tool/target halves)")
+        return {
+            "video": video.contiguous(),
+            "hand": item["hand_joints"].float(),
+            "obj": item["object_points"].float(),
+            "labels": item["object_point_labels"].long(),
+            "intrinsics": item["intrinsics"].double(),
+            "extrinsics": item["extrinsics"].double(),
+            "prompt": item["prompt"],
+        }
+
+
+class CachedDataset(Dataset):
+    """Keeps every item of a deterministic dataset after its first read."""
+
+    def __init__(self, inner: Dataset) -> None:
+        self.inner = inner
+        self._items: dict[int, dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.inner)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if i not in self._items:
+            self._items[i] = self.inner[i]
+        return self._items[i]
+
+
+def build_dataset(cfg: DataConfig, model_cfg: Any | None = None) -> Dataset:
+    """The dataset named by ``cfg.kind``, sizes from ``model_cfg`` where ``cfg`` leaves them unset."""
+    if model_cfg is not None:
+        cfg = cfg.resolved(model_cfg)
     if cfg.kind == "synthetic":
         return SyntheticHOIDataset(cfg)
-    if cfg.kind == "folder":
-        return SequenceFolderDataset(cfg.path)
-    return LatentCacheDataset(cfg.path)
+    if cfg.kind == "sim":
+        data: Dataset = SimDataset(cfg)
+    elif cfg.kind == "folder":
+        data = SequenceFolderDataset(cfg.path)
+    else:
+        data = LatentCacheDataset(cfg.path)
+    return CachedDataset(data) if cfg.cache_in_memory else data
 
 
 def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:

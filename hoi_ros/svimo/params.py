@@ -55,7 +55,10 @@ def parameter_counts(cfg: SViMoConfig) -> dict[str, Any]:
 
 
 def _fmt(n: int) -> str:
-    return f"{n / 1e9:8.3f} B  ({n:,})"
+    for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= scale:
+            return f"{n / scale:8.3f} {unit}  ({n:,})"
+    return f"{n:8d}    ({n:,})"
 
 
 def format_counts(c: dict[str, Any]) -> str:
@@ -66,7 +69,7 @@ def format_counts(c: dict[str, Any]) -> str:
         f"  pretrained (CogVideoX)   {_fmt(d['pretrained'])}",
         f"  new (motion stream)      {_fmt(d['new'])}",
         f"  + learned pos. table     {_fmt(d['learned_positional_table'])}   (buffer; DiT incl. it: "
-        f"{(d['total'] + d['learned_positional_table']) / 1e9:.3f} B)",
+        f"{_fmt(d['total'] + d['learned_positional_table']).strip()})",
         f"VID M_φ (new)              {_fmt(c['vid']['total'])}",
         f"total trainable            {_fmt(c['total'])}",
     ]

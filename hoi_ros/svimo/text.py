@@ -101,7 +101,9 @@ class TextEncoder:
         if cfg.backend == "minilm":
             limit = int(self.model.config.max_position_embeddings)
             if cfg.max_length > limit:
-                raise ValueError(f"TextEncoderConfig.max_length: {cfg.max_length} exceeds the model's {limit} positions")
+                raise ValueError(
+                    f"TextEncoderConfig.max_length: {cfg.max_length} exceeds the model's {limit} positions"
+                )
         self.model.eval().requires_grad_(False)
         self.max_length = int(cfg.max_length)
         self.dim = int(getattr(self.model.config, "d_model", None) or self.model.config.hidden_size)

@@ -136,7 +136,9 @@ class VideoVAE:
         """``(F, C, h, w)`` of the latents of ``num_frames × height × width`` frames."""
         self._check_frames(num_frames)
         if height % self.spatial_ratio or width % self.spatial_ratio:
-            raise ValueError(f"frames: height and width must be multiples of {self.spatial_ratio}, got {height}x{width}")
+            raise ValueError(
+                f"frames: height and width must be multiples of {self.spatial_ratio}, got {height}x{width}"
+            )
         return ((num_frames - 1) // self.temporal_ratio + 1, self.latent_channels,
                 height // self.spatial_ratio, width // self.spatial_ratio)
 

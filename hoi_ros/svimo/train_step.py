@@ -1,0 +1,154 @@
+"""One step of SViMo training (App. A, Alg. 1) as one ``nn.Module`` holding G_θ and M_φ.
+
+:class:`SViMoTrainModule` owns the DiT ``dit`` and the VID ``vid`` and its ``forward`` *is* one
+training step, so a distributed wrapper (DDP, DeepSpeed ZeRO-3 through ``accelerate``) wraps one
+model and synchronises the gradients of both. Randomness (t, ε) is drawn by the caller
+(:func:`draw_noise`) from the run's own generator, so steps are reproducible and resumable.
+
+- **VID warm-up** (§3.5, §4.2): Eq. 6 on the noised ground-truth latents,
+  ``(ĥ₀, ô₀) = M_φ((h_t, o_t), (z_tⱽ, z_tᴹ), t)``, loss ``L_VID`` (App. B.2, Eq. 12 + 13).
+- **Joint closed-loop step** (Alg. 1 lines 5–10): Eq. 1 noising of z₀ⱽ, z₀ᴹ, h₀, o₀;
+  *interaction guidance* (lines 6–7, Eq. 7 row 1): VID without gradient on (z_tⱽ, z_tᴹ), projected
+  and VAE-encoded by the caller's ``guidance_fn`` into z̃₀ᴹ; ``G_θ(z_tⱽ ⊕ z_I, z_tᴹ ⊕ z̃₀ᴹ, P, t)``
+  → (ẑ₀ⱽ, ẑ₀ᴹ) (line 8; x₀ through the v output for a v-prediction model, Eq. 2);
+  *gradient constraint* (line 9, Eq. 7 row 2): VID on (ẑ₀ⱽ, ẑ₀ᴹ) with gradients into G_θ;
+  ``L = ω₁·L_SViMo + ω₂·L_VID`` (line 10; Eq. 5, 6; ω₁ = 1, ω₂ = 0.05 in §4.2).
+
+Table 3's switches (``SViMoConfig.loop``): guidance off → z̃₀ᴹ = 0; gradient constraint off →
+the VID still learns from SViMo's outputs, detached (so every variant has a 3D motion readout;
+"w/o VID" is then SViMo with a VID trained beside it and no feedback in either direction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hoi_ros.svimo.config import SViMoConfig
+from hoi_ros.svimo.dit import SViMoTransformer, expand_image_latents, x0_from_output
+from hoi_ros.svimo.losses import LossWeights, svimo_loss, total_loss, vid_loss
+from hoi_ros.svimo.vid import VID
+
+# (hand metres [B,T,J,3], object metres [B,T,K,3]) -> guidance latents z̃₀ᴹ [B,F,C,h,w] (Proj + VAE E).
+GuidanceFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def alphas_cumprod_of(model_cfg: SViMoConfig) -> torch.Tensor:
+    """ᾱ of Eq. 1 from the model's schedule (the same diffusers betas SViMo samples with)."""
+    from diffusers import DDPMScheduler
+
+    s = model_cfg.sampler
+    sched = DDPMScheduler(
+        num_train_timesteps=s.num_train_timesteps, beta_start=s.beta_start, beta_end=s.beta_end,
+        beta_schedule=s.beta_schedule, rescale_betas_zero_snr=s.rescale_betas_zero_snr,
+    )
+    return sched.alphas_cumprod.clone().float()
+
+
+def diffuse(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """Eq. 1: ``x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε`` with per-sample ``t [B]``."""
+    abar = alphas_cumprod.to(x0.device)[t].view((-1,) + (1,) * (x0.ndim - 1))
+    return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
+
+
+@dataclass
+class StepNoise:
+    """The random draws of one step: t ~ U{0..T−1} (§4.2) and ε for z⁽ⱽ⁾, z⁽ᴹ⁾, h and o (Eq. 1)."""
+
+    t: torch.Tensor
+    eps_video: torch.Tensor
+    eps_motion: torch.Tensor
+    eps_hand: torch.Tensor
+    eps_obj: torch.Tensor
+
+
+def draw_noise(
+    gen: torch.Generator,
+    num_timesteps: int,
+    video_shape: torch.Size,
+    motion_shape: torch.Size,
+    hand_shape: torch.Size,
+    obj_shape: torch.Size,
+) -> StepNoise:
+    """Draw one step's randomness from ``gen`` (CPU), in a fixed order (Alg. 1 lines 4–5)."""
+    t = torch.randint(0, num_timesteps, (video_shape[0],), generator=gen)
+    eps = [torch.randn(tuple(s), generator=gen) for s in (video_shape, motion_shape, hand_shape, obj_shape)]
+    return StepNoise(t, *eps)
+
+
+class SViMoTrainModule(nn.Module):
+    """G_θ + M_φ; ``forward`` computes the losses of one Alg. 1 step (see the module docstring)."""
+
+    def __init__(self, dit: SViMoTransformer, vid: VID, model_cfg: SViMoConfig, weights: LossWeights) -> None:
+        super().__init__()
+        self.dit = dit
+        self.vid = vid
+        self.model_cfg = model_cfg
+        self.weights = weights
+        self.register_buffer("alphas_cumprod", alphas_cumprod_of(model_cfg), persistent=False)
+
+    def _vid(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """M_φ in its own dtype (``(h_t, o_t, z⁽ⱽ⁾, z⁽ᴹ⁾)`` cast, ``t`` last)."""
+        dt = next(self.vid.parameters()).dtype
+        *xs, t = args
+        return self.vid(*(x.to(dt) for x in xs), t)
+
+    def forward(
+        self,
+        latents: dict[str, torch.Tensor],
+        hand: torch.Tensor,
+        obj: torch.Tensor,
+        noise: StepNoise,
+        warmup: bool,
+        guidance_fn: GuidanceFn | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """One step. ``latents``: ``video_latents``/``motion_latents`` z₀ ``[B,F,C,h,w]``,
+        ``image_latents`` z_I ``[B,1,C,h,w]``, ``text_embeds`` ``[B,L,d]``; ``hand [B,T,J,3]`` and
+        ``obj [B,T,K,3]`` in metres. Returns the losses; ``"loss"`` is the one to minimise."""
+        loop, abar = self.model_cfg.loop, self.alphas_cumprod
+        device = abar.device
+        z0v = latents["video_latents"].to(device)
+        z0m = latents["motion_latents"].to(device)
+        h0 = self.vid.to_diffusion(hand.to(device))
+        o0 = self.vid.to_diffusion(obj.to(device))
+        t = noise.t.to(device)
+        ztv = diffuse(z0v, noise.eps_video.to(device), t, abar)
+        ztm = diffuse(z0m, noise.eps_motion.to(device), t, abar)
+        ht = diffuse(h0, noise.eps_hand.to(device), t, abar)
+        ot = diffuse(o0, noise.eps_obj.to(device), t, abar)
+        out: dict[str, torch.Tensor] = {}
+        if warmup:  # Eq. 6 on (z_tⱽ, z_tᴹ)
+            hp, op = self._vid(ht, ot, ztv, ztm, t)
+            lv = vid_loss(hp.float(), op.float(), h0, o0)
+            out.update(l_vid=lv["vid"], l_hand=lv["hand"], l_obj=lv["object"], loss=lv["vid"])
+            return out
+        # Lines 6-7: interaction guidance z̃₀ᴹ = E(Proj(M_no-grad((h_t, o_t), (z_tⱽ, z_tᴹ), t))).
+        if loop.interaction_guidance:
+            if guidance_fn is None:
+                raise ValueError("guidance_fn: needed when loop.interaction_guidance is on")
+            with torch.no_grad():
+                hg, og = self._vid(ht, ot, ztv, ztm, t)
+                guidance = guidance_fn(self.vid.from_diffusion(hg.float()), self.vid.from_diffusion(og.float()))
+            guidance = guidance.to(device=device, dtype=z0m.dtype)
+        else:
+            guidance = torch.zeros_like(z0m)
+        # Line 8: G_θ(z_tⱽ ⊕ z_I, z_tᴹ ⊕ z̃₀ᴹ, P, t) -> (ẑ₀ⱽ, ẑ₀ᴹ).
+        cfg = self.model_cfg.dit
+        image = expand_image_latents(latents["image_latents"].to(device), z0v.shape[1], cfg.image_latent_layout)
+        dt = next(self.dit.parameters()).dtype  # bf16 under DeepSpeed; autocast handles mixed precision
+        out_v, out_m = self.dit(ztv.to(dt), image.to(dt), ztm.to(dt), guidance.to(dt),
+                                latents["text_embeds"].to(device, dt), t)
+        x0v = x0_from_output(out_v.float(), ztv, t, abar, cfg.prediction_type)
+        x0m = x0_from_output(out_m.float(), ztm, t, abar, cfg.prediction_type)
+        ls = svimo_loss(x0v, z0v, x0m, z0m)  # Eq. 5
+        out.update(l_svimo=ls["svimo"], l_video=ls["video"], l_motion=ls["motion"])
+        # Line 9: gradient constraint (detached when the switch is off: VID still learns its readout).
+        vin, min_ = (x0v, x0m) if loop.gradient_constraint else (x0v.detach(), x0m.detach())
+        hp, op = self._vid(ht, ot, vin, min_, t)
+        lv = vid_loss(hp.float(), op.float(), h0, o0)
+        out.update(l_vid=lv["vid"], l_hand=lv["hand"], l_obj=lv["object"])
+        out["loss"] = total_loss(ls["svimo"], lv["vid"], self.weights)  # line 10
+        return out

@@ -1,0 +1,244 @@
+"""Training (App. A, Alg. 1) on the tiny config: the closed-loop step, overfitting one batch, exact
+resumption, sim and precomputed data, and two-process DDP (gloo) keeping the ranks identical."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from hoi_ros.svimo.config import LoopConfig, SViMoConfig
+from hoi_ros.svimo.data import DataConfig, build_dataset, collate
+from hoi_ros.svimo.losses import LossWeights
+from hoi_ros.svimo.train import TrainConfig, build_models, check_sample, load_train_config, train
+from hoi_ros.svimo.train_step import SViMoTrainModule, draw_noise
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_TRAIN = ROOT / "config/svimo/train_tiny.yaml"
+
+
+def tiny(tmp: Path, **overrides) -> tuple[TrainConfig, SViMoConfig]:
+    base = {"output_dir": str(tmp), "log_every": 1, "num_threads": 1}
+    return load_train_config(TINY_TRAIN, {**base, **overrides})
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def read_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def tensors(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+# ---------------------------------------------------------------------- the step itself
+@pytest.fixture(scope="module")
+def step_inputs() -> dict:
+    cfg, model_cfg = load_train_config(TINY_TRAIN)
+    data = build_dataset(DataConfig(num_samples=2), model_cfg)
+    batch = collate([data[0], data[1]])
+    g = torch.Generator().manual_seed(0)
+    latents = {
+        "video_latents": torch.randn(2, 3, 4, 4, 6, generator=g),
+        "motion_latents": torch.randn(2, 3, 4, 4, 6, generator=g),
+        "image_latents": torch.randn(2, 1, 4, 4, 6, generator=g),
+        "text_embeds": torch.randn(2, 16, 384, generator=g),
+    }
+    noise = draw_noise(g, 1000, latents["video_latents"].shape, latents["motion_latents"].shape,
+                       batch["hand"].shape, batch["obj"].shape)
+    noise.t = torch.tensor([200, 700])
+    return {"cfg": cfg, "model_cfg": model_cfg, "batch": batch, "latents": latents, "noise": noise}
+
+
+def _module(step_inputs: dict, loop: LoopConfig) -> SViMoTrainModule:
+    model_cfg = SViMoConfig.from_dict({**step_inputs["model_cfg"].to_dict(), "loop": vars(loop)})
+    dit, vid = build_models(model_cfg, step_inputs["cfg"])
+    return SViMoTrainModule(dit, vid, model_cfg, LossWeights())
+
+
+def _run(module: SViMoTrainModule, step_inputs: dict, warmup: bool, guidance_fn=None) -> dict:
+    b = step_inputs["batch"]
+    return module(step_inputs["latents"], b["hand"], b["obj"], step_inputs["noise"], warmup, guidance_fn)
+
+
+def test_guidance_reaches_the_dit_and_gradient_constraint_reaches_g(step_inputs: dict, monkeypatch) -> None:
+    """Alg. 1 lines 6-9: z̃₀ᴹ from VID (no grad) is what G_θ receives; ω₂·L_VID's gradient reaches
+    G_θ only through the gradient constraint; guidance off gives zeros and never calls Proj/VAE."""
+    full = _module(step_inputs, LoopConfig())
+    seen: dict[str, torch.Tensor] = {}
+    marker = torch.full((2, 3, 4, 4, 6), 0.25)
+
+    def guidance_fn(hand: torch.Tensor, obj: torch.Tensor) -> torch.Tensor:
+        seen["hand"] = hand
+        return marker
+
+    dit_inputs: list[tuple] = []
+    monkeypatch.setattr(full.dit, "forward", lambda *a, _f=full.dit.forward: dit_inputs.append(a) or _f(*a))
+    losses = _run(full, step_inputs, warmup=False, guidance_fn=guidance_fn)
+    assert seen["hand"].shape == (2, 9, 21, 3) and not seen["hand"].requires_grad
+    torch.testing.assert_close(dit_inputs[0][3], marker)  # the guidance latent argument of G_θ
+    assert set(losses) >= {"loss", "l_svimo", "l_vid", "l_hand", "l_obj"}
+    torch.testing.assert_close(losses["loss"], losses["l_svimo"] + 0.05 * losses["l_vid"])
+
+    def dit_grad_of_vid_loss(module: SViMoTrainModule, fn) -> float:
+        module.zero_grad(set_to_none=True)
+        _run(module, step_inputs, warmup=False, guidance_fn=fn)["l_vid"].backward()
+        return sum(float(p.grad.abs().sum()) for p in module.dit.parameters() if p.grad is not None)
+
+    assert dit_grad_of_vid_loss(full, guidance_fn) > 0
+    detached = _module(step_inputs, LoopConfig(interaction_guidance=False, gradient_constraint=False))
+    assert dit_grad_of_vid_loss(detached, None) == 0
+    assert all(p.grad is not None for p in detached.vid.hand_out.parameters())  # VID still learns its readout
+    with pytest.raises(ValueError, match="guidance_fn"):
+        _run(full, step_inputs, warmup=False)
+    dit_inputs.clear()
+    off = _module(step_inputs, LoopConfig(interaction_guidance=False, gradient_constraint=True))
+    monkeypatch.setattr(off.dit, "forward", lambda *a, _f=off.dit.forward: dit_inputs.append(a) or _f(*a))
+    _run(off, step_inputs, warmup=False, guidance_fn=lambda h, o: pytest.fail("guidance computed while off"))
+    assert not dit_inputs[0][3].any()
+
+
+def test_warmup_trains_vid_only(step_inputs: dict) -> None:
+    module = _module(step_inputs, LoopConfig())
+    losses = _run(module, step_inputs, warmup=True)
+    assert set(losses) == {"loss", "l_vid", "l_hand", "l_obj"}
+    losses["loss"].backward()
+    assert all(p.grad is None for p in module.dit.parameters())
+    assert all(p.grad is not None for p in module.vid.parameters())
+
+
+# ---------------------------------------------------------------------- whole runs
+def test_one_batch_overfits(tmp_path: Path) -> None:
+    """One sample, batch 1, 300 joint steps: the loss falls by more than 10x (t and ε stay random)."""
+    cfg, model_cfg = tiny(tmp_path, data={"kind": "synthetic", "num_samples": 1}, batch_size=1, warmup_steps=0,
+                          joint_steps=300, lr=3e-3, checkpoint_every=1000)
+    result = train(cfg, model_cfg, resume=None)
+    log = read_log(result.loss_log)
+    assert len(log) == 300 and result.final_checkpoint is not None
+    first = np.mean([e["loss"] for e in log[:10]])
+    final = np.mean([e["loss"] for e in log[-20:]])
+    assert final < first / 10, (first, final)
+    vid_first, vid_final = np.mean([e["l_vid"] for e in log[:10]]), np.mean([e["l_vid"] for e in log[-20:]])
+    assert vid_final < vid_first / 3, (vid_first, vid_final)
+    with safe_open(str(result.final_checkpoint), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["trained"] == "true" and meta["steps"] == "300" and meta["variant"] == "SViMo w/ VID"
+    assert SViMoConfig.from_dict(yaml.safe_load(meta["model_config"])) == model_cfg
+
+
+def test_resume_is_exact(tmp_path: Path) -> None:
+    """Stopping after 3 steps and resuming gives the same weights, optimizer state and losses as 6
+    uninterrupted steps (2 warm-up + 4 joint; the checkpoint falls in the joint phase)."""
+    kw = dict(warmup_steps=2, joint_steps=4, checkpoint_every=3, batch_size=2)
+    cfg_a, model_cfg = tiny(tmp_path / "a", **kw)
+    train(cfg_a, model_cfg, resume=None)
+    cfg_b, _ = tiny(tmp_path / "b", **kw)
+    assert train(cfg_b, model_cfg, resume=None, max_steps=3).final_checkpoint is None
+    result = train(cfg_b, model_cfg, resume="auto")
+    assert result.step == 6
+    a, b = tensors(tmp_path / "a/model.safetensors"), tensors(tmp_path / "b/model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    oa = tensors(tmp_path / "a/checkpoints/step_00000006/optimizer.safetensors")
+    ob = tensors(tmp_path / "b/checkpoints/step_00000006/optimizer.safetensors")
+    assert oa.keys() == ob.keys() and all(torch.equal(oa[k], ob[k]) for k in oa)
+    la, lb = read_log(tmp_path / "a/loss_log.jsonl"), read_log(tmp_path / "b/loss_log.jsonl")
+    assert [e["step"] for e in lb] == list(range(1, 7))
+    assert [e["loss"] for e in la] == [e["loss"] for e in lb]
+    assert [e["phase"] for e in la] == ["warmup"] * 2 + ["joint"] * 4
+    # The weights moved away from the initialisation.
+    init = build_models(model_cfg, cfg_a)[0].state_dict()
+    assert not torch.equal(init["proj_out.weight"], a["dit.proj_out.weight"])
+
+
+def test_sim_dataset_and_latent_cache(tmp_path: Path) -> None:
+    """Training reads the simulator's dataset (hoi_ros.sim) at the model's size, and the offline
+    latent cache built from it (data.kind latents)."""
+    from hoi_ros.sim.dataset import write_dataset
+    from hoi_ros.sim.episode import EpisodeConfig
+    from hoi_ros.svimo.train import main, precompute
+
+    root = tmp_path / "sim"
+    write_dataset(root, 1, seed=3, cfg=EpisodeConfig(width=48, height=32, fps=8.0, num_object_points=16,
+                                                     depth=False, segmentation=False), progress=False)
+    sim = {"kind": "sim", "path": str(root), "only_successful": False}
+    cfg, model_cfg = tiny(tmp_path / "run", data=sim, warmup_steps=1, joint_steps=1, batch_size=1)
+    sample = build_dataset(cfg.data, model_cfg)[0]
+    check_sample(sample, model_cfg)
+    assert sample["video"].shape == (9, 16, 24, 3) and sample["video"].dtype == torch.uint8
+    result = train(cfg, model_cfg, resume=None)
+    assert result.step == 2 and np.isfinite(result.last["loss"])
+    cache = precompute(cfg, model_cfg, tmp_path / "latents")
+    with safe_open(str(cache / "00000000.safetensors"), framework="pt") as f:
+        assert f.get_tensor("video_latents").shape == (3, 4, 4, 6)
+        assert f.metadata()["prompt"] == sample["prompt"]
+    train_yaml = tmp_path / "latents.yaml"
+    train_yaml.write_text(yaml.safe_dump({
+        "model": str(ROOT / "config/svimo/tiny.yaml"), "data": {"kind": "latents", "path": str(cache)},
+        "warmup_steps": 0, "joint_steps": 2, "batch_size": 1, "num_threads": 1, "log_every": 1,
+    }))
+    assert main(["--config", str(train_yaml), "--output", str(tmp_path / "from_cache"), "--no-resume"]) == 0
+    assert len(read_log(tmp_path / "from_cache/loss_log.jsonl")) == 2
+    with pytest.raises(ValueError, match="num_object_points"):
+        check_sample(sample, SViMoConfig.from_dict({**model_cfg.to_dict(), "vid": {
+            **model_cfg.vid.to_dict(), "num_object_points": 32}}))
+
+
+def test_two_process_ddp_keeps_ranks_identical(tmp_path: Path) -> None:
+    """accelerate launch, 2 CPU processes, DDP over gloo: the ranks draw different batches and noise
+    (their losses differ) and end with bit-identical weights."""
+    train_yaml = tmp_path / "ddp.yaml"
+    train_yaml.write_text(yaml.safe_dump({
+        "model": str(ROOT / "config/svimo/tiny.yaml"), "data": {"kind": "synthetic", "num_samples": 4},
+        "output_dir": str(tmp_path / "run"), "batch_size": 1, "warmup_steps": 1, "joint_steps": 3, "lr": 3e-3,
+        "log_every": 1, "checkpoint_every": 100, "num_threads": 1, "save_rank_weights": True,
+    }))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(ROOT / "config/accelerate/ddp_cpu_2proc.yaml"), "--main_process_port", str(free_port()),
+           "-m", "hoi_ros.svimo.train", "--config", str(train_yaml), "--no-resume"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["world_size"] == 2 and summary["step"] == 4
+    r0, r1 = tensors(tmp_path / "run/final_rank0.safetensors"), tensors(tmp_path / "run/final_rank1.safetensors")
+    assert r0.keys() == r1.keys() and len(r0) > 100
+    assert all(torch.equal(r0[k], r1[k]) for k in r0)
+    log = read_log(tmp_path / "run/loss_log.jsonl")
+    assert any(abs(e["loss"] - e["loss_mean_ranks"]) > 1e-6 for e in log)  # rank 1 saw other data
+    cfg, model_cfg = load_train_config(train_yaml)
+    init = build_models(model_cfg, cfg)[0].state_dict()
+    assert not torch.equal(init["proj_out.weight"], r0["dit.proj_out.weight"])
+
+
+def test_accelerate_configs_parse_and_train_configs_load() -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    zero3 = load_config_from_file(str(ROOT / "config/accelerate/zero3_paper.yaml"))
+    assert zero3.distributed_type == "DEEPSPEED" and zero3.deepspeed_config["zero_stage"] == 3
+    assert zero3.deepspeed_config["zero3_save_16bit_model"] and zero3.mixed_precision == "bf16"
+    for name in ("ddp_cpu_2proc", "ddp_gpu"):
+        assert load_config_from_file(str(ROOT / f"config/accelerate/{name}.yaml")).distributed_type == "MULTI_GPU"
+    s1, m1 = load_train_config(ROOT / "config/svimo/train_paper_stage1.yaml")
+    s2, m2 = load_train_config(ROOT / "config/svimo/train_paper_stage2.yaml")
+    assert (m1.video.height, m1.video.width, m2.video.height, m2.video.width) == (240, 368, 416, 624)
+    assert (s1.warmup_steps, s1.joint_steps, s2.joint_steps) == (5000, 30000, 5000)  # §4.2
+    assert (s1.w_svimo, s1.w_vid) == (1.0, 0.05) and s1.mixed_precision == "bf16" and s1.gradient_checkpointing
+    assert m1.dit == m2.dit and m1.dit.num_tokens(13, 30, 46) == 9196
+    with pytest.raises(ValueError, match="unknown field"):
+        load_train_config(TINY_TRAIN, {"warmup": 3})

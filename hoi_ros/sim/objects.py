@@ -45,6 +45,7 @@ class GeomSpec:
     size: tuple[float, ...]
     pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
     quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+    density_scale: float = 1.0  # relative density (e.g. a steel blade on a wooden handle)
 
     def scaled(self, s: float) -> GeomSpec:
         return replace(self, size=tuple(v * s for v in self.size), pos=tuple(v * s for v in self.pos))
@@ -118,12 +119,13 @@ def _library() -> dict[str, dict]:
         GeomSpec("capsule", (0.006, 0.012), (0.046, 0.0, -0.020), _Q_X90),
         GeomSpec("capsule", (0.006, 0.0225), (0.058, 0.0, 0.0025)),
     ))
-    # Spatula (TACO-like tool): a flat blade at +x and a handle angled up by ~14 degrees, so its
-    # far end stands 4 cm above the table and a hand can close around it.
+    # Spatula (TACO-like tool): a flat steel blade at +x (10x the handle's density, so the
+    # spatula rests on its blade) and a handle angled up by ~12 degrees, so its far end stands
+    # 4 cm above the table and a hand can close around it.
     r = 0.011
     lib["spatula"] = dict(noun="spatula", role=ROLE_TOOL, color="orange", mass=0.09, rest=r, geoms=(
         capsule_between((-0.13, 0.0, 0.034), (0.03, 0.0, 0.0), r),
-        GeomSpec("box", (0.035, 0.030, 0.004), (0.07, 0.0, -r + 0.004)),
+        GeomSpec("box", (0.035, 0.030, 0.004), (0.07, 0.0, -r + 0.004), density_scale=10.0),
     ))
     # Rolling pin (TACO-like tool): a cylinder along x with two capsule handles.
     lib["roller"] = dict(noun="rolling pin", role=ROLE_TOOL, color="brown", mass=0.14, rest=0.022, geoms=(
@@ -276,7 +278,7 @@ def sample_surface_points(obj: ObjectSpec, k: int, rng: np.random.Generator) -> 
 
 def object_body_xml(obj: ObjectSpec, body_name: str, pos: np.ndarray, quat: np.ndarray) -> str:
     """MJCF ``<body>`` with a free joint; geom density chosen so the total mass is ``obj.mass``."""
-    density = obj.mass / sum(geom_volume(g) for g in obj.geoms)
+    density = obj.mass / sum(geom_volume(g) * g.density_scale for g in obj.geoms)
     rgba = " ".join(f"{v:.3g}" for v in obj.rgba)
     lines = [
         f'<body name="{body_name}" pos="{" ".join(f"{v:.6g}" for v in pos)}" '
@@ -287,7 +289,8 @@ def object_body_xml(obj: ObjectSpec, body_name: str, pos: np.ndarray, quat: np.n
         lines.append(
             f'<geom name="{body_name}_g{i}" type="{g.type}" size="{" ".join(f"{v:.6g}" for v in g.size)}" '
             f'pos="{" ".join(f"{v:.6g}" for v in g.pos)}" quat="{" ".join(f"{v:.6g}" for v in g.quat)}" '
-            f'rgba="{rgba}" density="{density:.6g}" friction="{obj.friction} 0.02 0.002" class="object"/>'
+            f'rgba="{rgba}" density="{density * g.density_scale:.6g}" '
+            f'friction="{obj.friction} 0.02 0.002" class="object"/>'
         )
     lines.append("</body>")
     return "\n".join(lines)

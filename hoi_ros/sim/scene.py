@@ -217,7 +217,8 @@ class SimScene:
         return n
 
 
-def object_point_sets(objects: list[ObjectSpec], k: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
+def object_point_sets(objects: list[ObjectSpec], k: int,
+                      rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
     """Body-frame surface points for each object (K split evenly, SViMo §4) and their labels.
 
     One object: all K points, label 0 (tool). Two objects: K/2 each, the first labelled 0 (tool),

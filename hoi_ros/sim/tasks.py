@@ -18,10 +18,9 @@ import numpy as np
 
 from hoi_ros.sim.hand import FINGER_JOINTS, NUM_FINGER_JOINTS, finger_limits, open_hand_pose
 from hoi_ros.sim.objects import (
-    ROLE_GRASPABLE,
+    GRASP_POINTS,
     ROLE_TARGET,
     ROLE_TOOL,
-    GRASP_POINTS,
     TOOL_TIPS,
     ObjectSpec,
     quat_to_mat,
@@ -136,6 +135,13 @@ def closed_hand_pose(strength: float = 1.0) -> np.ndarray:
     return open_hand_pose() + strength * (q - open_hand_pose())
 
 
+def pregrasp_pose() -> np.ndarray:
+    """An open hand with the thumb extended away from the palm (reaching to grasp)."""
+    q = open_hand_pose()
+    q[[j.name for j in FINGER_JOINTS].index("thumb_cmc_flex")] = -0.3
+    return q
+
+
 def fist_pose() -> np.ndarray:
     """Curled fingers for pushing with the knuckles (flat front of the proximal phalanges)."""
     names = [j.name for j in FINGER_JOINTS]
@@ -158,6 +164,10 @@ class Keyframe:
     quat: np.ndarray
     fingers: np.ndarray
     phase: str
+    # Guarded move: stop the wrist as soon as these two segmentation labels touch (then press
+    # ``press`` metres further down to keep the contact); later keyframes shift by the same amount.
+    until_contact: tuple[int, int] | None = None
+    press: float = 0.002
 
 
 def prompt_for(task: str, objects: list[ObjectSpec]) -> str:
@@ -194,7 +204,8 @@ def _validate(req: TaskRequest) -> None:
         raise ValueError(f"object_poses: expected {need}, got {len(req.object_poses)}")
     roles = [o.role for o in req.objects]
     if req.task in ("grasp_lift", "rotate", "place") and roles[0] == ROLE_TARGET:
-        raise ValueError(f"objects: {req.task} needs a graspable object first, got a {roles[0]} ({req.objects[0].name})")
+        raise ValueError(
+            f"objects: {req.task} needs a graspable object first, got a {roles[0]} ({req.objects[0].name})")
     if req.task == "place" and roles[1] != ROLE_TARGET:
         raise ValueError(f"objects: place needs a target (bowl or plate) second, got {req.objects[1].name}")
     if req.task == "tool_use" and (roles[0] != ROLE_TOOL or roles[1] != ROLE_TARGET):
@@ -220,23 +231,30 @@ def _validate(req: TaskRequest) -> None:
         raise ValueError("target_hand: the goto task needs a target hand pose")
 
 
-def _object_top(obj: ObjectSpec, pos: np.ndarray, quat: np.ndarray | None = None) -> float:
-    """World height of the object's highest surface point at pose (pos, quat)."""
+def _object_top(obj: ObjectSpec, pos: np.ndarray, quat: np.ndarray | None = None,
+                near: np.ndarray | None = None, radius: float = 0.06) -> float:
+    """World height of the object's highest surface point at pose (pos, quat); with ``near``,
+    only points within ``radius`` (horizontally) of that world point count."""
     pts = sample_surface_points(obj, 4000, np.random.default_rng(0))
     rot = quat_to_mat(np.array([1.0, 0, 0, 0]) if quat is None else quat)
-    return float(pos[2] + np.max(pts @ rot[2]))
+    world = pts @ rot.T + np.asarray(pos, dtype=np.float64)
+    if near is not None:
+        close = np.linalg.norm(world[:, :2] - np.asarray(near, dtype=np.float64)[:2], axis=1) < radius
+        if np.any(close):
+            world = world[close]
+    return float(np.max(world[:, 2]))
 
 
 def _grasp_frame(obj: ObjectSpec, pos: np.ndarray, quat: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Wrist position and orientation that put the palm's grasp centre above the object, and its top."""
     yaw = quat_yaw(quat)
     center = pos + quat_to_mat(quat) @ np.asarray(GRASP_POINTS.get(obj.name, (0.0, 0.0, 0.0)))
-    top = _object_top(obj, pos, quat)
+    top = _object_top(obj, pos, quat, near=center)
     hand_q = yaw_quat(yaw)
     rot = np.zeros(9)
     mujoco.mju_quat2Mat(rot, hand_q)
     # Thin handles sit under the finger roots so the fingers wrap them against the thumb.
-    offset = PALM_OFFSET + (np.array([0.0, 0.018, 0.0]) if obj.role == ROLE_TOOL else 0.0)
+    offset = PALM_OFFSET + (np.array([0.0, 0.03, 0.0]) if obj.role == ROLE_TOOL else 0.0)
     wrist = center - rot.reshape(3, 3) @ offset
     wrist[2] = top + PALM_BOTTOM + 0.004
     return wrist, hand_q, top
@@ -268,10 +286,11 @@ def plan(req: TaskRequest, start: HandPose) -> list[Keyframe]:
         kf.append(Keyframe(1.4, end, q, fist_pose(), "push"))
         kf.append(Keyframe(0.4, end + 0.06 * up, q, fist_pose(), "retreat"))
         return kf
-    wrist, hq, top = _grasp_frame(obj, opos, oquat)
+    wrist, hq, _top = _grasp_frame(obj, opos, oquat)
     pre = wrist + 0.07 * up
-    kf.append(Keyframe(0.7, pre, hq, open_f, "approach"))
-    kf.append(Keyframe(0.4, wrist, hq, open_f, "descend"))
+    spread = pregrasp_pose()
+    kf.append(Keyframe(0.7, pre, hq, spread, "approach"))
+    kf.append(Keyframe(0.4, wrist, hq, spread, "descend"))
     kf.append(Keyframe(0.5, wrist, hq, closed, "close"))
     if req.task == "grasp_lift":
         kf.append(Keyframe(1.0, wrist + req.lift_height * up, hq, closed, "lift"))
@@ -313,19 +332,29 @@ def plan(req: TaskRequest, start: HandPose) -> list[Keyframe]:
             shift = tpos - tip + np.array([0.0, -0.03, 0.0])
             over = lift + np.array([shift[0], shift[1], 0.0])
             kf.append(Keyframe(1.0, over, hq, closed, "carry"))
+            # Lower until the held tool touches the target (a guarded move: the planned depth is
+            # 1.5 cm into the target, the move stops at the first tool-target contact).
             touch = over.copy()
-            touch[2] = wrist[2] + (ttop - tip[2]) + 0.002
-            kf.append(Keyframe(0.5, touch, hq, closed, "lower"))
+            touch[2] = wrist[2] + (ttop - tip[2]) - 0.015
+            kf.append(Keyframe(1.2, touch, hq, closed, "lower", until_contact=(2, 3)))
             kf.append(Keyframe(0.8, touch + np.array([0.0, 0.06, 0.0]), hq, closed, "sweep"))
             kf.append(Keyframe(0.4, touch + np.array([0.0, 0.06, 0.08]), hq, closed, "raise"))
     return kf
 
 
 def default_start(req: TaskRequest) -> HandPose:
-    """A hand above and behind (-y) the first object, open, palm down."""
+    """An open, palm-down hand 12 cm behind (against the fingers' direction) and 10 cm above
+    where it will first grasp or push the object."""
     pos = np.asarray(req.object_poses[0][0], dtype=np.float64)
-    yaw = req.push_angle if req.task == "push" else quat_yaw(np.asarray(req.object_poses[0][1], dtype=np.float64))
-    return HandPose(pos + np.array([0.0, -0.18, 0.16]), yaw_quat(yaw), open_hand_pose())
+    quat = np.asarray(req.object_poses[0][1], dtype=np.float64)
+    quat = quat / np.linalg.norm(quat)
+    if req.task == "push":
+        return HandPose(pos + np.array([0.0, -0.18, 0.16]), yaw_quat(req.push_angle), open_hand_pose())
+    if req.task == "goto":
+        return HandPose(pos + np.array([0.0, -0.18, 0.16]), yaw_quat(quat_yaw(quat)), open_hand_pose())
+    wrist, hq, _top = _grasp_frame(req.objects[0], pos, quat)
+    back = quat_to_mat(hq) @ np.array([0.0, -0.12, 0.0])
+    return HandPose(wrist + back + np.array([0.0, 0.0, 0.10]), hq, open_hand_pose())
 
 
 def simulate(req: TaskRequest, fps: float = 10.0, scene: SimScene | None = None,
@@ -357,7 +386,8 @@ def simulate(req: TaskRequest, fps: float = 10.0, scene: SimScene | None = None,
     fps_eff = 1.0 / (frame_every * dt)
     qpos, mocap, kps, ops, phases = [], [], [], [], []
     contacts: dict[str, set] = {}
-    prev = Keyframe(0.0, start.wrist_pos, start.wrist_quat, start.fingers, "start")
+    prev_pos, prev_quat, prev_fingers = start.wrist_pos, start.wrist_quat, start.fingers
+    shift = np.zeros(3)  # accumulated offset of guarded moves that stopped early
     step = 0
 
     def record(phase: str) -> None:
@@ -370,20 +400,27 @@ def simulate(req: TaskRequest, fps: float = 10.0, scene: SimScene | None = None,
     record("start")
     for key in keyframes:
         n = max(1, round(key.duration / dt))
+        goal = key.pos + shift
+        stopped: np.ndarray | None = None
         for i in range(1, n + 1):
             s = i / n
             s = s * s * (3 - 2 * s)  # smoothstep: gentle starts and stops
-            scene.set_wrist_target(prev.pos + s * (key.pos - prev.pos), _slerp(prev.quat, key.quat, s))
-            scene.set_fingers(prev.fingers + s * (key.fingers - prev.fingers))
+            pos = prev_pos + s * (goal - prev_pos) if stopped is None else stopped
+            scene.set_wrist_target(pos, _slerp(prev_quat, key.quat, s))
+            scene.set_fingers(prev_fingers + s * (key.fingers - prev_fingers))
             mujoco.mj_step(m, d)
             step += 1
             pairs = scene.contact_pairs()
             contacts.setdefault(key.phase, set()).update(pairs)
             if (1, 2) in pairs and (2, 3) in pairs:  # hand holds object 0 while it touches object 1
                 contacts.setdefault("held_touch", set()).add((2, 3))
+            if key.until_contact is not None and stopped is None and key.until_contact in pairs:
+                stopped = pos - np.array([0.0, 0.0, key.press])
+                shift = shift + (stopped - goal)
             if step % frame_every == 0:
                 record(key.phase)
-        prev = key
+        prev_pos = goal if stopped is None else stopped
+        prev_quat, prev_fingers = key.quat, key.fingers
     traj = Trajectory(
         fps=fps_eff, qpos=np.array(qpos), mocap=np.array(mocap), keypoints=np.array(kps),
         object_poses=np.array(ops), success=False, prompt=prompt_for(req.task, req.objects),

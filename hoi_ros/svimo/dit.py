@@ -36,7 +36,6 @@ from diffusers.models.embeddings import (
 )
 from diffusers.models.normalization import AdaLayerNorm
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock
-from diffusers.pipelines.cogvideo.pipeline_cogvideox_image2video import get_resize_crop_region_for_grid
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -239,6 +238,23 @@ class SViMoBlock(CogVideoXBlock):
         return video, motion, text
 
 
+def resize_crop_region(
+    src: tuple[int, int], tgt_width: int, tgt_height: int
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The crop of the pretrained base grid that CogVideoX's 3D RoPE uses for a ``src = (h, w)`` grid.
+
+    The same arithmetic as diffusers' ``get_resize_crop_region_for_grid`` of the CogVideoX pipelines,
+    kept here so that G_θ imports without the pipelines (they import ``transformers``).
+    """
+    h, w = src
+    if h / w > tgt_height / tgt_width:
+        resize_height, resize_width = tgt_height, int(round(tgt_height / h * w))
+    else:
+        resize_width, resize_height = tgt_width, int(round(tgt_width / w * h))
+    top, left = int(round((tgt_height - resize_height) / 2.0)), int(round((tgt_width - resize_width) / 2.0))
+    return (top, left), (top + resize_height, left + resize_width)
+
+
 def expand_image_latents(image_latents: torch.Tensor, num_frames: int, layout: str) -> torch.Tensor:
     """Lay the reference-image latent ``[B, 1, C, h, w]`` out over ``num_frames`` latent frames.
 
@@ -366,7 +382,7 @@ class SViMoTransformer(nn.Module):
             return None
         p = cfg.patch_size
         gh, gw = height // p, width // p
-        crops = get_resize_crop_region_for_grid((gh, gw), cfg.sample_width // p, cfg.sample_height // p)
+        crops = resize_crop_region((gh, gw), cfg.sample_width // p, cfg.sample_height // p)
         cos, sin = get_3d_rotary_pos_embed(
             embed_dim=cfg.attention_head_dim, crops_coords=crops, grid_size=(gh, gw), temporal_size=frames,
             device=device,

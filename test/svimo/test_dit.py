@@ -14,6 +14,7 @@ from hoi_ros.svimo.dit import (
     build_dit,
     count_parameters,
     expand_image_latents,
+    resize_crop_region,
     x0_from_output,
 )
 
@@ -184,3 +185,39 @@ def test_paper_config_parameter_count_on_meta() -> None:
     assert cfg.dit.num_tokens(13, 52, 78) == 26590  # §4.2
     even = build_dit(replace(cfg.dit, motion_modulation="even"), "meta")
     assert count_parameters(even) < n
+
+
+def test_rotary_crop_matches_diffusers_pipeline() -> None:
+    from diffusers.pipelines.cogvideo.pipeline_cogvideox_image2video import get_resize_crop_region_for_grid
+
+    for grid in ((30, 45), (26, 39), (15, 23), (2, 3), (40, 20)):
+        assert resize_crop_region(grid, 45, 30) == get_resize_crop_region_for_grid(grid, 45, 30), grid
+
+
+def test_dit_imports_without_transformers() -> None:
+    """G_θ needs torch + diffusers only (what bench/svimo_gpu.py relies on)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "for name in ('transformers', 'accelerate', 'hoi_ros.core'):\n"
+        "    sys.modules[name] = None  # import fails, find_spec says absent\n"
+        "import hoi_ros.svimo.dit\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_gpu_bench_script_runs_tiny_on_cpu(tmp_path: Path) -> None:
+    """bench/svimo_gpu.py (the full-scale GPU measurement) runs end to end with --tiny on CPU."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "gpu.json"
+    subprocess.run([sys.executable, str(ROOT / "bench/svimo_gpu.py"), "--tiny", "--out", str(out), "--repeats", "1",
+                    "--cases", "dit_full_ckpt,dit_2blocks_nockpt,vid_full"], check=True, cwd=ROOT, capture_output=True)
+    report = json.loads(out.read_text())
+    full = report["cases"]["dit_full_ckpt"]
+    assert full["tokens_per_sample"] == 52 and full["gradient_checkpointing"] and full["forward_backward_s"] > 0
+    assert report["cases"]["dit_2blocks_nockpt"]["layers"] == 2 and report["cases"]["vid_full"]["params"] > 0

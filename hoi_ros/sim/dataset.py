@@ -1,29 +1,37 @@
 """Deterministic synthetic HOI datasets (PAM Stage I substitute -> SViMo/PAM training data).
 
-``write_dataset(root, n, seed)`` samples ``n`` episodes (task, objects, colours, poses, camera)
-from ``seed``, simulates and renders them in worker processes and writes (format in docs/sim.md)::
+``write_dataset(root, n, seed)`` samples ``n`` episodes (task, objects, colours, poses, camera
+preset) from ``seed``, simulates and renders them (in worker processes when ``workers > 1``; each
+worker writes its own episode files) and writes (format: ``docs/sim.md``)::
 
     root/manifest.json                 format, seed, config, one entry per episode (+ sha256)
     root/episodes/000000.npz|.mp4      the HOISequence (hoi_ros.core format; video = RGB)
     root/episodes/000000_cond.npz      depth [T,H,W] float32 m, segmentation [T,H,W] uint8,
                                        object_poses [T,N,7], finger_angles [T,20]
+    root/contact_sheet.png             the first episodes' RGB, depth, segmentation, keypoints
 
-Same seed and config -> same bytes. Run ``python -m hoi_ros.sim.dataset OUT -n 8 --seed 0``.
+Same seed and config -> same bytes, whatever the number of workers. Command::
+
+    python -m hoi_ros.sim.dataset OUT -n 8 --seed 0 [--workers 2] [--config config/sim/dataset.yaml]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
 import multiprocessing as mp
 import os
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from tqdm import tqdm
 
 from hoi_ros.core.io import atomic_path, write_bytes_atomic
@@ -38,13 +46,52 @@ VERSION = 1
 DEFAULT_TASKS = ("grasp_lift", "push", "rotate", "place", "tool_use")
 TASK_OBJECTS: dict[str, tuple[str, ...]] = {
     "grasp_lift": ("box", "block", "cylinder", "ball", "mug", "roller"),
-    # A can topples when pushed at knuckle height, and turning one is invisible (it is round).
+    # A can topples when pushed at knuckle height, and turning a round object is invisible.
     "push": ("box", "block", "mug"),
     "rotate": ("box", "block"),
     "place": ("box", "block", "cylinder", "mug"),
     "tool_use": ("roller",),
 }
 TASK_TARGETS: dict[str, tuple[str, ...]] = {"place": ("bowl",), "tool_use": ("plate",)}
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "sim" / "dataset.yaml"
+
+
+@dataclass
+class DatasetConfig:
+    """What a dataset samples (``config/sim/dataset.yaml``)."""
+
+    tasks: tuple[str, ...] = DEFAULT_TASKS
+    cameras: tuple[str, ...] = ("third_person", "ego")
+    episode: EpisodeConfig = field(default_factory=EpisodeConfig)
+
+    def __post_init__(self) -> None:
+        self.tasks = tuple(self.tasks)
+        self.cameras = tuple(self.cameras)
+        unknown = [t for t in self.tasks if t not in TASK_OBJECTS]
+        if unknown or not self.tasks:
+            raise ValueError(f"tasks: unknown or empty {unknown}; known: {', '.join(TASK_OBJECTS)}")
+        if not self.cameras:
+            raise ValueError("cameras: at least one camera preset")
+        for cam in self.cameras:  # raises for an unknown preset
+            EpisodeConfig.from_dict({**self.episode.to_dict(), "camera": cam}).make_camera()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatasetConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"dataset config: unknown keys {sorted(unknown)}")
+        d = dict(d)
+        if "episode" in d:
+            d["episode"] = EpisodeConfig.from_dict(d["episode"] or {})
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> DatasetConfig:
+        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tasks": list(self.tasks), "cameras": list(self.cameras), "episode": self.episode.to_dict()}
 
 
 def sample_request(rng: np.random.Generator, tasks: tuple[str, ...] = DEFAULT_TASKS) -> TaskRequest:
@@ -68,7 +115,17 @@ def sample_request(rng: np.random.Generator, tasks: tuple[str, ...] = DEFAULT_TA
 
 
 def episode_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of episode ``index`` of a dataset: independent of the other episodes."""
     return np.random.default_rng([int(seed), int(index)])
+
+
+def make_episode(seed: int, index: int, cfg: DatasetConfig) -> Episode:
+    """Episode ``index`` of the dataset ``seed`` (a pure function of its arguments)."""
+    rng = episode_rng(seed, index)
+    req = sample_request(rng, cfg.tasks)
+    camera = cfg.cameras[int(rng.integers(len(cfg.cameras)))]
+    ep_cfg = EpisodeConfig.from_dict({**cfg.episode.to_dict(), "camera": camera})
+    return run_episode(req, ep_cfg, seed=int(rng.integers(2**31)))
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -84,22 +141,51 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
+def _restamp_zip(path: Path) -> None:
+    """Rewrite a zip (``HOISequence.save``'s npz) with fixed member timestamps, same contents.
+
+    ``numpy.savez_compressed`` stamps each member with the current time, so two otherwise equal
+    sequence files differ in bytes; a dataset must not (same seed -> same bytes).
+    """
+    with zipfile.ZipFile(path) as zf:
+        members = [(info.filename, zf.read(info)) for info in zf.infolist()]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+@contextlib.contextmanager
+def _one_cpu() -> Iterator[None]:
+    """Run the body (and the processes it starts) on a single CPU.
+
+    x264's output depends on its thread count, which ffmpeg derives from the CPUs it may use; with
+    one CPU the video bytes are the same on every machine and for any number of workers.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(saved)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _make_episode(args: tuple[int, int, dict[str, Any], tuple[str, ...], tuple[str, ...]]) -> tuple[int, Episode]:
-    seed, index, cfg_dict, tasks, cameras = args
-    rng = episode_rng(seed, index)
-    req = sample_request(rng, tasks)
-    cfg = EpisodeConfig.from_dict({**cfg_dict, "camera": cameras[int(rng.integers(len(cameras)))]})
-    return index, run_episode(req, cfg, seed=int(rng.integers(2**31)))
 
 
 def write_episode(ep: Episode, folder: Path, stem: str) -> dict[str, Any]:
     """Write one episode's files; returns its manifest entry."""
     seq = ep.sequence
-    seq_path = seq.save(folder / stem)
+    with _one_cpu():
+        seq_path = seq.save(folder / stem)
+    _restamp_zip(seq_path)
     cond = {"object_poses": ep.object_poses.astype(np.float64), "finger_angles": ep.finger_angles}
     if ep.depth is not None:
         cond["depth"] = ep.depth
@@ -115,45 +201,74 @@ def write_episode(ep: Episode, folder: Path, stem: str) -> dict[str, Any]:
     }
 
 
-def write_dataset(root: str | os.PathLike, num_episodes: int, seed: int = 0, cfg: EpisodeConfig | None = None,
-                  workers: int = 1, tasks: tuple[str, ...] = DEFAULT_TASKS,
-                  cameras: tuple[str, ...] = ("third_person", "ego"), progress: bool = True) -> dict[str, Any]:
-    """Generate ``num_episodes`` episodes from ``seed`` into ``root`` (see the module docstring)."""
-    if num_episodes < 1:
-        raise ValueError(f"num_episodes: must be >= 1, got {num_episodes}")
-    if workers < 1:
-        raise ValueError(f"workers: must be >= 1, got {workers}")
-    unknown = [t for t in tasks if t not in TASK_OBJECTS]
-    if unknown or not tasks:
-        raise ValueError(f"tasks: unknown or empty {unknown}; known: {', '.join(TASK_OBJECTS)}")
-    cfg = cfg or EpisodeConfig()
+def _episode_job(args: tuple[int, int, dict[str, Any], str]) -> tuple[int, dict[str, Any], dict[str, float]]:
+    seed, index, cfg_dict, folder = args
+    ep = make_episode(seed, index, DatasetConfig.from_dict(cfg_dict))
+    return index, write_episode(ep, Path(folder), f"{index:06d}"), ep.timings
+
+
+def _init_worker(counter: Any, cores: list[int]) -> None:
+    """Pool initializer: one software-rasteriser thread, pinned to its own core when possible.
+
+    Mesa's llvmpipe otherwise starts a thread per core in every worker, and the workers then
+    compete for the same cores (the 1 -> 2 core scaling benchmark depends on this).
+    """
+    os.environ["LP_NUM_THREADS"] = "1"
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    with counter.get_lock():
+        slot = counter.value
+        counter.value += 1
+    if cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cores[slot % len(cores)]})
+
+
+def write_dataset(root: str | os.PathLike, num_episodes: int, seed: int = 0, cfg: DatasetConfig | None = None,
+                  workers: int = 1, progress: bool = True, in_process: bool | None = None,
+                  cores: list[int] | None = None) -> dict[str, Any]:
+    """Generate ``num_episodes`` episodes from ``seed`` into ``root`` (see the module docstring).
+
+    ``workers`` processes (spawned) each simulate, render and write whole episodes;
+    ``in_process`` (default: ``workers == 1``) runs them in this process instead. ``cores`` pins
+    worker ``i`` to ``cores[i % len(cores)]`` (default: the cores this process may use).
+    """
+    if int(num_episodes) != num_episodes or num_episodes < 1:
+        raise ValueError(f"num_episodes: must be a positive integer, got {num_episodes}")
+    if int(workers) != workers or workers < 1:
+        raise ValueError(f"workers: must be a positive integer, got {workers}")
+    cfg = cfg or DatasetConfig()
     root = Path(root)
     folder = root / "episodes"
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(int(seed), i, cfg.to_dict(), tuple(tasks), tuple(cameras)) for i in range(num_episodes)]
+    jobs = [(int(seed), i, cfg.to_dict(), str(folder)) for i in range(int(num_episodes))]
     entries: dict[int, dict[str, Any]] = {}
-    bar = tqdm(total=num_episodes, desc="episodes", disable=not progress)
+    timings: list[dict[str, float]] = []
+    bar = tqdm(total=num_episodes, desc="episodes", unit="ep", disable=not progress)
 
-    def done(index: int, ep: Episode) -> None:
-        entries[index] = write_episode(ep, folder, f"{index:06d}")
+    def done(index: int, entry: dict[str, Any], timing: dict[str, float]) -> None:
+        entries[index] = entry
+        timings.append(timing)
         bar.set_postfix(success=sum(e["success"] for e in entries.values()))
         bar.update(1)
 
-    if workers == 1:
+    if in_process if in_process is not None else workers == 1:
         for job in jobs:
-            done(*_make_episode(job))
+            done(*_episode_job(job))
     else:
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for index, ep in pool.imap_unordered(_make_episode, jobs):
-                done(index, ep)
+        if cores is None:
+            cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        ctx = mp.get_context("spawn")
+        counter = ctx.Value("i", 0)
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(counter, list(cores))) as pool:
+            for result in pool.imap_unordered(_episode_job, jobs):
+                done(*result)
     bar.close()
     manifest = {
-        "format": FORMAT, "version": VERSION, "seed": int(seed), "num_episodes": num_episodes,
-        "tasks": list(tasks), "cameras": list(cameras), "episode_config": cfg.to_dict(),
-        "episodes": [entries[i] for i in range(num_episodes)],
+        "format": FORMAT, "version": VERSION, "seed": int(seed), "num_episodes": int(num_episodes),
+        "config": cfg.to_dict(), "episodes": [entries[i] for i in range(int(num_episodes))],
     }
     with atomic_path(root / "manifest.json") as tmp:
         tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    manifest["timings"] = timings  # not written: wall-clock numbers differ run to run
     return manifest
 
 
@@ -178,7 +293,7 @@ def episode_sheet(episodes: list[Episode], columns: int = 6) -> np.ndarray:
     for ep in episodes:
         seq = ep.sequence
         rows.append(seq.video)
-        labels.append(seq.prompt[:34])
+        labels.append(seq.prompt[:44] + ("" if ep.success else " (failed)"))
         if ep.depth is not None:
             rows.append(depth_image(ep.depth))
             labels.append("  depth")
@@ -196,24 +311,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", "--num-episodes", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--width", type=int, default=320)
-    ap.add_argument("--height", type=int, default=240)
-    ap.add_argument("--fps", type=float, default=10.0)
-    ap.add_argument("--num-object-points", type=int, default=298)
-    ap.add_argument("--tasks", default=",".join(DEFAULT_TASKS))
-    ap.add_argument("--sheet", type=Path, default=None, help="also write a contact sheet PNG of 4 episodes")
+    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="dataset YAML (tasks, cameras, episode)")
+    ap.add_argument("--width", type=int, help="override episode.width")
+    ap.add_argument("--height", type=int, help="override episode.height")
+    ap.add_argument("--fps", type=float, help="override episode.fps")
+    ap.add_argument("--tasks", help="override tasks, comma-separated")
+    ap.add_argument("--sheet-episodes", type=int, default=4, help="episodes in OUT/contact_sheet.png (0 = none)")
     a = ap.parse_args(argv)
-    cfg = EpisodeConfig(width=a.width, height=a.height, fps=a.fps, num_object_points=a.num_object_points)
-    tasks = tuple(t for t in a.tasks.split(",") if t)
-    m = write_dataset(a.out, a.num_episodes, a.seed, cfg, a.workers, tasks)
+    d = yaml.safe_load(a.config.read_text()) or {}
+    ep = dict(d.get("episode") or {})
+    for key in ("width", "height", "fps"):
+        if getattr(a, key) is not None:
+            ep[key] = getattr(a, key)
+    d["episode"] = ep
+    if a.tasks:
+        d["tasks"] = [t for t in a.tasks.split(",") if t]
+    try:
+        cfg = DatasetConfig.from_dict(d)
+        m = write_dataset(a.out, a.num_episodes, a.seed, cfg, a.workers)
+    except ValueError as exc:
+        ap.error(str(exc))
     ok = sum(e["success"] for e in m["episodes"])
     print(f"wrote {m['num_episodes']} episodes to {a.out} ({ok} successful)")
-    if a.sheet is not None:
+    if a.sheet_episodes > 0:
         from hoi_ros.sim.torch_dataset import load_episode
 
-        eps = [load_episode(a.out, e) for e in m["episodes"][:4]]
-        save_png(a.sheet, episode_sheet(eps))
-        print(f"contact sheet: {a.sheet}")
+        eps = [load_episode(a.out, e) for e in m["episodes"][: a.sheet_episodes]]
+        print(f"contact sheet: {save_png(a.out / 'contact_sheet.png', episode_sheet(eps))}")
     return 0
 
 

@@ -1,11 +1,14 @@
 """A MANO-like hand authored in MJCF (PAM Stage I substitute: GraspXL's MANO hand in RaiSim).
 
 PAM §Stage I drives a MANO hand with GraspXL's RL policy; GraspXL needs RaiSim and a licence, so
-hoi_ros simulates its own MANO-like hand in MuJoCo. Palm (box) and five fingers (capsules) with
-link lengths measured on the real human keypoints in ``/work/shared/data/real_hand`` (median bone
-lengths of MediaPipe world landmarks), 20 finger joints with anatomical limits (MCP flexion and
-abduction, PIP, DIP; thumb CMC flexion and abduction, MCP, IP), each driven by a position actuator,
-and a 6-DoF wrist: a free joint welded to a mocap body that the controller moves.
+hoi_ros simulates its own MANO-like hand in MuJoCo. Palm (box) and five fingers (capsules); the
+metacarpal lengths (wrist -> MCP) and the thumb's CMC offset are the medians of the real human
+keypoints in ``/work/shared/data/real_hand`` (MediaPipe world landmarks; within 3 %), the phalanges
+follow anatomical proportions with each finger's total length within 10 % of the real median (the
+landmarks' per-phalanx split is too noisy to copy; ``test/sim/test_hand.py`` checks both). 20
+finger joints with anatomical limits (MCP flexion and abduction, PIP, DIP; thumb CMC flexion and
+abduction, MCP, IP), each driven by a position actuator, and a 6-DoF wrist: a free joint welded to
+a mocap body that the controller moves.
 
 21 keypoint sites follow :data:`hoi_ros.core.hand.HAND_JOINT_NAMES` (wrist, thumb cmc/mcp/ip/tip,
 index..little mcp/pip/dip/tip).
@@ -24,8 +27,9 @@ from hoi_ros.core.hand import HAND_JOINT_NAMES
 
 SIDES = ("right", "left")
 
-# Metacarpal (wrist -> MCP) and phalanx lengths in metres: medians of the real human keypoints
-# (human_joint_right.npz), rounded; the thumb's CMC sits 4 cm from the wrist.
+# Metacarpal (wrist -> MCP) lengths in metres: medians of the real human keypoints
+# (human_joint_right.npz), rounded; phalanges in anatomical proportion; the thumb's CMC sits 4 cm
+# from the wrist.
 FINGER_LAYOUT: dict[str, dict[str, float]] = {
     # x: MCP position across the palm (thumb side negative); lengths of proximal, middle, distal.
     "index": {"x": -0.024, "meta": 0.097, "l1": 0.040, "l2": 0.024, "l3": 0.022, "r": 0.0095},

@@ -289,7 +289,7 @@ def object_body_xml(obj: ObjectSpec, body_name: str, pos: np.ndarray, quat: np.n
         lines.append(
             f'<geom name="{body_name}_g{i}" type="{g.type}" size="{" ".join(f"{v:.6g}" for v in g.size)}" '
             f'pos="{" ".join(f"{v:.6g}" for v in g.pos)}" quat="{" ".join(f"{v:.6g}" for v in g.quat)}" '
-            f'rgba="{rgba}" density="{density * g.density_scale:.6g}" '
+            f'rgba="{rgba}" density="{density * g.density_scale:.10g}" '
             f'friction="{obj.friction} 0.02 0.002" class="object"/>'
         )
     lines.append("</body>")

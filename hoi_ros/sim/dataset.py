@@ -7,7 +7,8 @@ worker writes its own episode files) and writes (format: ``docs/sim.md``)::
     root/manifest.json                 format, seed, config, one entry per episode (+ sha256)
     root/episodes/000000.npz|.mp4      the HOISequence (hoi_ros.core format; video = RGB)
     root/episodes/000000_cond.npz      depth [T,H,W] float32 m, segmentation [T,H,W] uint8,
-                                       object_poses [T,N,7], finger_angles [T,20]
+                                       object_poses [T,N,7], finger_angles [T,20],
+                                       wrist_poses [T,7]
     root/contact_sheet.png             the first episodes' RGB, depth, segmentation, keypoints
 
 Same seed and config -> same bytes, whatever the number of workers. Command::
@@ -186,7 +187,8 @@ def write_episode(ep: Episode, folder: Path, stem: str) -> dict[str, Any]:
     with _one_cpu():
         seq_path = seq.save(folder / stem)
     _restamp_zip(seq_path)
-    cond = {"object_poses": ep.object_poses.astype(np.float64), "finger_angles": ep.finger_angles}
+    cond = {"object_poses": ep.object_poses.astype(np.float64), "finger_angles": ep.finger_angles,
+            "wrist_poses": ep.wrist_poses}
     if ep.depth is not None:
         cond["depth"] = ep.depth
     if ep.segmentation is not None:

@@ -74,6 +74,7 @@ class Episode:
     keypoint_map: np.ndarray  # [T, H, W, 3] uint8 bones on black
     object_poses: np.ndarray  # [T, N, 7] position + quaternion (w, x, y, z)
     finger_angles: np.ndarray  # [T, 20] rad
+    wrist_poses: np.ndarray  # [T, 7] position + quaternion (w, x, y, z) of the hand's wrist
     success: bool
     info: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -128,6 +129,8 @@ def run_episode(req: TaskRequest, cfg: EpisodeConfig | None = None, camera: Came
     )
     return Episode(
         sequence=seq, depth=depth, segmentation=seg, keypoint_map=kmap, object_poses=traj.object_poses,
-        finger_angles=traj.qpos[:, scene.finger_qpos_adr], success=bool(traj.success), info=info,
+        finger_angles=traj.qpos[:, scene.finger_qpos_adr],
+        wrist_poses=traj.qpos[:, scene.hand_qpos_adr: scene.hand_qpos_adr + 7].copy(),
+        success=bool(traj.success), info=info,
         timings={"physics_s": t1 - t0, "render_s": t2 - t1, "ground_truth_s": t3 - t2},
     )

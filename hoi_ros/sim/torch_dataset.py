@@ -31,7 +31,8 @@ def load_episode(root: str | os.PathLike, entry: dict[str, Any]) -> Episode:
     cond = load_conditions(root, entry)
     return Episode(sequence=seq, depth=cond.get("depth"), segmentation=cond.get("segmentation"),
                    keypoint_map=keypoint_maps(seq.hand_joints, seq.camera), object_poses=cond["object_poses"],
-                   finger_angles=cond["finger_angles"], success=bool(entry["success"]), info=dict(seq.metadata))
+                   finger_angles=cond["finger_angles"], wrist_poses=cond["wrist_poses"],
+                   success=bool(entry["success"]), info=dict(seq.metadata))
 
 
 def resample_indices(num_frames: int, src_fps: float, num_out: int, dst_fps: float) -> np.ndarray:

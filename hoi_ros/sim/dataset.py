@@ -40,7 +40,7 @@ from hoi_ros.core.visualize import contact_sheet, save_png
 from hoi_ros.sim.episode import Episode, EpisodeConfig, run_episode
 from hoi_ros.sim.objects import COLORS, make_object
 from hoi_ros.sim.render import depth_image, segmentation_image
-from hoi_ros.sim.tasks import TaskRequest, yaw_quat
+from hoi_ros.sim.tasks import TaskRequest, default_start, plan, yaw_quat
 
 FORMAT = "hoi_ros.sim.dataset"
 VERSION = 1
@@ -127,6 +127,12 @@ def make_episode(seed: int, index: int, cfg: DatasetConfig) -> Episode:
     camera = cfg.cameras[int(rng.integers(len(cfg.cameras)))]
     ep_cfg = EpisodeConfig.from_dict({**cfg.episode.to_dict(), "camera": camera})
     return run_episode(req, ep_cfg, seed=int(rng.integers(2**31)))
+
+
+def planned_seconds(seed: int, index: int, cfg: DatasetConfig) -> float:
+    """Simulated duration of episode ``index`` from its plan alone (no physics): its cost estimate."""
+    req = sample_request(episode_rng(seed, index), cfg.tasks)
+    return float(sum(k.duration for k in plan(req, req.initial_hand or default_start(req))))
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -229,7 +235,8 @@ def write_dataset(root: str | os.PathLike, num_episodes: int, seed: int = 0, cfg
                   cores: list[int] | None = None) -> dict[str, Any]:
     """Generate ``num_episodes`` episodes from ``seed`` into ``root`` (see the module docstring).
 
-    ``workers`` processes (spawned) each simulate, render and write whole episodes;
+    ``workers`` processes (spawned) each simulate, render and write whole episodes, the longest
+    (by plan) first;
     ``in_process`` (default: ``workers == 1``) runs them in this process instead. ``cores`` pins
     worker ``i`` to ``cores[i % len(cores)]`` (default: the cores this process may use).
     """
@@ -258,6 +265,8 @@ def write_dataset(root: str | os.PathLike, num_episodes: int, seed: int = 0, cfg
     else:
         if cores is None:
             cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        # Longest episodes first, so no worker is left alone with a long one at the end.
+        jobs.sort(key=lambda job: -planned_seconds(job[0], job[1], cfg))
         ctx = mp.get_context("spawn")
         counter = ctx.Value("i", 0)
         with ctx.Pool(workers, initializer=_init_worker, initargs=(counter, list(cores))) as pool:
@@ -295,7 +304,7 @@ def episode_sheet(episodes: list[Episode], columns: int = 6) -> np.ndarray:
     for ep in episodes:
         seq = ep.sequence
         rows.append(seq.video)
-        labels.append(seq.prompt[:44] + ("" if ep.success else " (failed)"))
+        labels.append(seq.prompt + ("" if ep.success else " (failed)"))
         if ep.depth is not None:
             rows.append(depth_image(ep.depth))
             labels.append("  depth")

@@ -1,29 +1,43 @@
-"""hoi_ros sequence retargeting vs dex-retargeting 0.5.0 on the same human sequences and robots.
+"""hoi_ros whole-sequence retargeting vs dex-retargeting 0.5.0, same human sequences, same robots.
 
-    source scripts/env.sh && pip install -r requirements/bench.txt   # once (dex-retargeting, nlopt, pin)
-    python bench/retarget_compare.py --repeats 5 [--sim-episodes 3] [--json out.json]
+Install the baseline once (not needed by hoi_ros itself, not installed by setup.sh or CI):
 
-Fairness: both methods get the same URDF (written from our description), the same human
-keypoints expressed in the same palm frame (:func:`hoi_ros.retarget.human.to_palm_frame`), the
-same fingertip mapping and the same scale (ours, calibrated on the sequence, passed to
-dex-retargeting as ``scaling_factor``). dex-retargeting runs frame by frame as designed
-(``SeqRetargeting.retarget``, warm-started with the previous frame, its default
-``normal_delta``/``huber_delta``); its optimizers: ``vector`` (wrist-to-fingertip vectors, their
-teleop configs) and ``dexpilot`` (their DexPilot variant), each with ``low_pass_alpha`` 1.0 (no
-filter, as their offline configs) and 0.2 (their teleop default). Every output is scored by the
-same code (:meth:`SequenceRetargeter.evaluate`, our FK; checked against pinocchio's FK below).
+    source scripts/env.sh && pip install -c requirements/lock.txt -r requirements/bench.txt
+    python bench/retarget_compare.py [--repeats 3] [--sim-episodes 2] [--json out.json]
 
-Metrics per sequence: mean fingertip error (mm, robot tip vs scaled human tip in the palm
-frame), jitter = mean |second difference| of the actuated joints (rad/s^2), joint-limit
-violations (joint values of all joints, coupled included, beyond the limits by > 1e-6 rad),
-collision frames (finger capsules penetrating > 0.5 mm), wall time per sequence (median of
-``--repeats``; dex-retargeting: the sum of its per-frame ``retarget`` calls, model build excluded).
+Fairness:
+
+- Same robot: dex-retargeting loads the URDF written from our description (it ships none);
+  every output is scored by the same code (our FK, :meth:`SequenceRetargeter.evaluate`), and
+  ``fk_check_m`` reports the largest fingertip distance between pinocchio's FK (dex's model) and
+  ours on dex's own solutions.
+- Same input: the human keypoints in the same palm frame (:func:`hoi_ros.retarget.human.to_palm_frame`)
+  and the same human-to-robot scale (ours, calibrated on the sequence; dex's ``scaling_factor``;
+  its ``position`` optimizer has none, so it gets the scaled positions).
+- dex-retargeting as its authors run it: per frame through ``SeqRetargeting.retarget``, warm
+  started with the previous frame (its own ``last_qpos``), default ``normal_delta``/``huber_delta``,
+  its shipped configs' settings: ``vector`` and ``dexpilot`` (teleop configs: wrist-to-fingertip
+  vectors / DexPilot pairs) with their ``low_pass_alpha`` 0.2 and unfiltered (1.0), and ``position``
+  (offline configs: fingertips plus the links mapped to the finger's second joint, alpha 1.0;
+  without the free base joint, since both methods get palm-frame input).
+- Time per sequence: dex = the sum of its per-frame ``retarget`` calls (model building excluded);
+  ours = one ``SequenceRetargeter.retarget`` call (model compiled beforehand, as the node does).
+  Both run in this one process, alternating, ``--repeats`` times; the median is reported.
+
+Metrics per sequence: mean (and 95th percentile) fingertip error in mm (robot tip vs scaled human
+tip, palm frame); jitter = mean |second difference| of the actuated joints times fps^2 (rad/s^2);
+limit frames = frames where some joint (coupled ones included) is outside its URDF limits by more
+than 1e-6 rad, with the largest excess (dex-retargeting widens its bounds by 1e-3 rad on purpose,
+``Optimizer.set_joint_limit``, so its excess stays near that); collision frames = finger capsules penetrating by
+more than 0.5 mm.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -39,130 +53,191 @@ from hoi_ros.retarget import RetargetConfig, SequenceRetargeter, get_robot  # no
 from hoi_ros.retarget.human import to_palm_frame, validate_keypoints  # noqa: E402
 
 REAL_HAND = Path("/work/shared/data/real_hand/human_joint_right.npz")
+LIMIT_TOL = 1e-6  # rad: joint values beyond a URDF limit by more than this count as outside it
 
 
 def dex_retargeter(urdf: Path, desc, method: str, scale: float, alpha: float, act_names: list[str]):
+    """A dex-retargeting ``SeqRetargeting`` for our robot, configured like its shipped configs."""
     from dex_retargeting.retargeting_config import RetargetingConfig
 
     tips = desc.fingertips
-    human = [desc.keypoints[t] for t in tips]
-    cfg = {"type": method, "urdf_path": str(urdf), "scaling_factor": float(scale), "low_pass_alpha": alpha,
-           "target_joint_names": list(act_names)}
+    human_tips = [desc.keypoints[t] for t in tips]
+    cfg = {"type": method, "urdf_path": str(urdf), "low_pass_alpha": alpha, "target_joint_names": list(act_names)}
     if method == "vector":
-        cfg.update(target_origin_link_names=[desc.root] * len(tips), target_task_link_names=list(tips),
-                   target_link_human_indices=np.array([[0] * len(tips), human]))
+        cfg.update(scaling_factor=float(scale), target_origin_link_names=[desc.root] * len(tips),
+                   target_task_link_names=list(tips), target_link_human_indices=np.array([[0] * len(tips), human_tips]))
     elif method == "dexpilot":
-        cfg.update(wrist_link_name=desc.root, finger_tip_link_names=list(tips))
+        cfg.update(scaling_factor=float(scale), wrist_link_name=desc.root, finger_tip_link_names=list(tips))
+    elif method == "position":
+        # Offline configs: fingertips plus the link at each finger's second joint (human 2, 6, 10, 14, 18).
+        links = list(tips) + [link for link, h in desc.keypoints.items() if h in (2, 6, 10, 14, 18)]
+        cfg.update(target_link_names=links, target_link_human_indices=np.array([desc.keypoints[k] for k in links]))
     else:
-        raise ValueError(method)
+        raise ValueError(f"method: unknown {method!r}")
     return RetargetingConfig(**cfg).build()
 
 
-def run_dex(retargeting, local: np.ndarray, act_names: list[str]) -> tuple[np.ndarray, float]:
+def run_dex(retargeting, local: np.ndarray, scale: float, act_names: list[str]) -> tuple[np.ndarray, float, float]:
+    """Retarget frame by frame; returns (actuated joints [T, n], wall seconds, CPU seconds) of the calls."""
     opt = retargeting.optimizer
     indices = opt.target_link_human_indices
-    origin, task = indices[0, :], indices[1, :]
-    out = []
-    total = 0.0
+    position = opt.retargeting_type == "POSITION"
+    out, wall, cpu = [], 0.0, 0.0
     for frame in local:
-        ref = (frame[task] - frame[origin]).astype(np.float32)
-        tic = time.perf_counter()
+        if position:
+            ref = frame[indices] * scale
+        else:
+            ref = frame[indices[1, :]] - frame[indices[0, :]]
+        ref = ref.astype(np.float32)
+        tic, tic_cpu = time.perf_counter(), time.process_time()
         qpos = retargeting.retarget(ref)
-        total += time.perf_counter() - tic
+        wall += time.perf_counter() - tic
+        cpu += time.process_time() - tic_cpu
         out.append(qpos)
     names = retargeting.joint_names
-    order = [names.index(n) for n in act_names]
-    return np.asarray(out)[:, order], total
+    return np.asarray(out, dtype=np.float64)[:, [names.index(n) for n in act_names]], wall, cpu
 
 
 def metrics(rt: SequenceRetargeter, q: np.ndarray, local: np.ndarray, scale: float, fps: float) -> dict:
-    err, coll, _ = rt.evaluate(q, local, scale)
+    err, coll, dist = rt.evaluate(q, local, scale)
     full = rt.kin.full(q)
     lo = np.array([j.lower for j in rt.desc.revolute_joints])
     hi = np.array([j.upper for j in rt.desc.revolute_joints])
-    acc = np.abs(np.diff(q, 2, axis=0)) * fps**2
+    excess = np.maximum(lo - full, full - hi).max(axis=1)
+    acc = np.abs(np.diff(q, 2, axis=0)) * fps**2 if len(q) > 2 else np.zeros(1)
     return {"tip_err_mm": float(err.mean() * 1000), "tip_err_p95_mm": float(np.percentile(err, 95) * 1000),
-            "jitter_rad_s2": float(acc.mean()), "limit_violations": int(((full < lo - 1e-6) | (full > hi + 1e-6)).sum()),
-            "collision_frames": int(coll.sum())}
+            "jitter_rad_s2": float(acc.mean()), "limit_frames": int((excess > LIMIT_TOL).sum()),
+            "max_limit_excess_rad": float(max(excess.max(), 0.0)), "collision_frames": int(coll.sum()),
+            "min_distance_mm": float(dist.min() * 1000)}
 
 
 def check_same_model(retargeting, rt: SequenceRetargeter, q: np.ndarray) -> float:
-    """Max distance (m) between pinocchio's and our fingertip FK for a few of dex's solutions."""
+    """Largest distance (m) between pinocchio's and our fingertip FK over a few of dex's solutions."""
     robot = retargeting.optimizer.robot
     names = retargeting.joint_names
     worst = 0.0
     for frame in np.linspace(0, len(q) - 1, 5).astype(int):
-        full = rt.kin.full(q[frame])
         qpin = np.zeros(robot.dof)
-        for name, v in zip(rt.kin.full_joint_names, full):
+        for name, v in zip(rt.kin.full_joint_names, rt.kin.full(q[frame])):
             qpin[names.index(name)] = v
         robot.compute_forward_kinematics(qpin)
         ours = rt.kin.link_positions(q[frame], rt.tip_links)[0]
         for k, link in enumerate(rt.tip_links):
-            pos = robot.get_link_pose(robot.get_link_index(link))[:3, 3]
-            worst = max(worst, float(np.linalg.norm(pos - ours[k])))
+            worst = max(worst, float(np.linalg.norm(robot.get_link_pose(robot.get_link_index(link))[:3, 3] - ours[k])))
     return worst
 
 
-def sequences(sim_episodes: int) -> list[tuple[str, np.ndarray, float]]:
-    seqs = [("real_hand (621 frames, 30 fps)", np.load(REAL_HAND)["keypoints"], 30.0)]
-    if sim_episodes:
-        from hoi_ros.sim.dataset import episode_rng, sample_request
-        from hoi_ros.sim.tasks import simulate
+def sequences(kinds: list[str], sim_episodes: int) -> tuple[list[tuple[str, np.ndarray, float]], list[str]]:
+    """(name, keypoints [T, 21, 3], fps) of every benchmark sequence, and notes on skipped ones."""
+    seqs: list[tuple[str, np.ndarray, float]] = []
+    if "real" in kinds:
+        seqs.append(("real hand (MediaPipe, 621 frames, 30 fps)", np.load(REAL_HAND)["keypoints"], 30.0))
+    if "synthetic" in kinds:
+        from hoi_ros.core.synthetic import reach_grasp_lift
 
-        for i in range(sim_episodes):
-            req = sample_request(episode_rng(0, i))
-            traj, _ = simulate(req, fps=30.0)
-            seqs.append((f"sim {req.task} #{i} ({len(traj.keypoints)} frames)", traj.keypoints[:, :21], 30.0))
-    return seqs
+        syn = reach_grasp_lift(num_frames=90, fps=30.0)
+        seqs.append((f"synthetic reach-grasp-lift ({syn.num_frames} frames, 30 fps)", syn.hand_joints[:, :21], 30.0))
+    notes: list[str] = []
+    if "sim" in kinds and sim_episodes:
+        first = len(seqs)
+        try:
+            from hoi_ros.sim.dataset import episode_rng, sample_request
+            from hoi_ros.sim.tasks import simulate
+
+            i = 0
+            while len(seqs) < first + sim_episodes and i < 10 * sim_episodes:
+                req = sample_request(episode_rng(0, i))
+                i += 1
+                if getattr(req, "side", "right") != "right":
+                    continue
+                traj, _ = simulate(req, fps=30.0)
+                seqs.append((f"sim {req.task} #{i - 1} ({len(traj.keypoints)} frames, 30 fps)",
+                             np.asarray(traj.keypoints)[:, :21], 30.0))
+        except Exception as exc:  # the simulation is optional here; say why it was skipped
+            notes.append(f"sim episodes skipped: {type(exc).__name__}: {exc}")
+    return seqs, notes
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--robots", nargs="+", default=["allegro", "inspire"])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--sim-episodes", type=int, default=0)
-    ap.add_argument("--methods", nargs="+", default=["vector", "dexpilot"])
-    ap.add_argument("--alphas", nargs="+", type=float, default=[1.0, 0.2])
+    ap.add_argument("--repeats", type=int, default=3)
+    kinds = ["real", "synthetic", "sim"]
+    ap.add_argument("--sequences", nargs="+", default=kinds, choices=kinds)
+    ap.add_argument("--sim-episodes", type=int, default=2)
+    ap.add_argument("--config", type=Path, default=REPO / "config" / "retarget" / "default.yaml",
+                    help="our retargeting parameters (section 'retarget')")
+    ap.add_argument("--presets", nargs="*", default=["smooth"],
+                    help="extra configs of ours from config/retarget/<name>.yaml")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    results = []
+    try:
+        import dex_retargeting  # noqa: F401
+    except ImportError:
+        print("dex-retargeting is not installed: pip install -c requirements/lock.txt -r requirements/bench.txt")
+        return 2
+    ours = {"hoi_ros": RetargetConfig.from_yaml(args.config)}
+    for name in args.presets:
+        ours[f"hoi_ros {name}"] = RetargetConfig.from_yaml(REPO / "config" / "retarget" / f"{name}.yaml")
+    dex_methods = [("vector", 0.2), ("vector", 1.0), ("dexpilot", 0.2), ("dexpilot", 1.0), ("position", 1.0)]
+    seqs, notes = sequences(args.sequences, args.sim_episodes)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+    print(f"# machine: {machine}; python {platform.python_version()}", flush=True)
+    for note in notes:
+        print(f"# {note}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="hoi_retarget_bench_"))
-    for name, kp, fps in sequences(args.sim_episodes):
+    results = []
+    for seq_name, kp, fps in seqs:
         local, _ = to_palm_frame(validate_keypoints(kp))
         for robot in args.robots:
             desc = get_robot(robot)
             urdf = tmp / f"{robot}.urdf"
             urdf.write_text(desc.to_urdf())
-            rt = SequenceRetargeter(desc, RetargetConfig())
-            times, res = [], None
-            for _ in range(args.repeats):
-                tic = time.perf_counter()
-                res = rt.retarget(kp, fps)
-                times.append(time.perf_counter() - tic)
-            row = {"sequence": name, "robot": robot, "method": "hoi_ros", "time_s": statistics.median(times),
-                   "iterations": res.iterations, **metrics(rt, res.qpos, local, res.scale, fps)}
-            results.append(row)
-            print(json.dumps(row), flush=True)
-            for method in args.methods:
-                for alpha in args.alphas:
-                    times = []
-                    for _ in range(args.repeats):
-                        dex = dex_retargeter(urdf, desc, method, res.scale, alpha, rt.kin.joint_names)
-                        q, total = run_dex(dex, local, rt.kin.joint_names)
-                        times.append(total)
-                    row = {"sequence": name, "robot": robot, "method": f"dex-{method} a={alpha}",
-                           "time_s": statistics.median(times), "fk_check_m": check_same_model(dex, rt, q),
-                           **metrics(rt, q, local, res.scale, fps)}
-                    results.append(row)
-                    print(json.dumps(row), flush=True)
-    print("\n| sequence | robot | method | tip err mm (p95) | jitter rad/s² | limit viol. | coll. frames | time s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+            rts = {name: SequenceRetargeter(desc, cfg) for name, cfg in ours.items()}
+            ref = rts["hoi_ros"]
+            scale, _ = ref.calibrate_scale(local)
+            act = ref.kin.joint_names
+            walls: dict[str, list[float]] = {}
+            cpus: dict[str, list[float]] = {}
+            outputs: dict[str, np.ndarray] = {}
+            extra: dict[str, dict] = {}
+            for _ in range(args.repeats):  # alternate the methods so that load affects all alike
+                for name, rt in rts.items():
+                    tic, tic_cpu = time.perf_counter(), time.process_time()
+                    res = rt.retarget(kp, fps)
+                    walls.setdefault(name, []).append(time.perf_counter() - tic)
+                    cpus.setdefault(name, []).append(time.process_time() - tic_cpu)
+                    outputs[name] = res.qpos
+                    extra[name] = {"iterations": res.iterations}
+                for method, alpha in dex_methods:
+                    name = f"dex {method} a={alpha:g}"
+                    dex = dex_retargeter(urdf, desc, method, scale, alpha, act)
+                    q, wall, cpu = run_dex(dex, local, scale, act)
+                    walls.setdefault(name, []).append(wall)
+                    cpus.setdefault(name, []).append(cpu)
+                    outputs[name] = q
+                    extra[name] = {"fk_check_m": check_same_model(dex, ref, q)}
+            for name, q in outputs.items():
+                row = {"sequence": seq_name, "robot": robot, "method": name,
+                       "time_s": statistics.median(walls[name]), "cpu_s": statistics.median(cpus[name]),
+                       **extra[name], **metrics(ref, q, local, scale, fps)}
+                results.append(row)
+                print(json.dumps(row), flush=True)
+    print(f"\n# machine: {machine}")
+    print("| sequence | robot | method | tip err mm (p95) | jitter rad/s² | limit frames (max excess rad) "
+          "| collision frames "
+          "| time s (CPU s) | dex time / ours |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        print(f"| {r['sequence']} | {r['robot']} | {r['method']} | {r['tip_err_mm']:.2f} ({r['tip_err_p95_mm']:.1f}) | "
-              f"{r['jitter_rad_s2']:.2f} | {r['limit_violations']} | {r['collision_frames']} | {r['time_s']:.3f} |")
+        base = next(x for x in results if x["sequence"] == r["sequence"] and x["robot"] == r["robot"]
+                    and x["method"] == "hoi_ros")
+        speed = "" if r["method"].startswith("hoi_ros") else f"{r['time_s'] / base['time_s']:.1f}x"
+        print(f"| {r['sequence']} | {r['robot']} | {r['method']} | {r['tip_err_mm']:.2f} ({r['tip_err_p95_mm']:.1f}) "
+              f"| {r['jitter_rad_s2']:.2f} | {r['limit_frames']} ({r['max_limit_excess_rad']:.1e}) "
+              f"| {r['collision_frames']} "
+              f"| {r['time_s']:.3f} ({r['cpu_s']:.3f}) | {speed} |")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps({"machine": machine, "notes": notes, "results": results}, indent=1))
     return 0
 
 

@@ -7,10 +7,11 @@
 - :mod:`.visualize`: the side-by-side human / robot check (MuJoCo offscreen).
 """
 
+from hoi_ros.retarget.config import RetargetConfig
 from hoi_ros.retarget.description import Capsule, HandDescription, Joint, from_urdf
 from hoi_ros.retarget.kinematics import Kinematics
 from hoi_ros.retarget.robots import get_robot, load_robot_yaml, register_robot, write_robot_files
-from hoi_ros.retarget.solver import RetargetConfig, RetargetResult, SequenceRetargeter, retarget_sequence
+from hoi_ros.retarget.solver import RetargetResult, SequenceRetargeter, retarget_sequence
 
 __all__ = [
     "Capsule", "HandDescription", "Joint", "Kinematics", "RetargetConfig", "RetargetResult",

@@ -46,6 +46,38 @@ def _closest_points_c(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.nda
     return p1 + s * d1, p2 + t * d2
 
 
+def _planar_slabs(kin: Kinematics, caps: list) -> list[tuple[np.ndarray, float, float] | None]:
+    """Per capsule: ``(axis, lo, hi)`` when every joint moving it turns about one fixed world axis.
+
+    If the joints moving a link all have parallel axes at the zero pose, they stay parallel at every
+    pose (each rotation maps that axis onto itself) and the link only moves in planes normal to it:
+    ``axis . p`` is the same for all poses for each of its points, so the capsule stays in the slab
+    ``lo <= axis . p <= hi`` (its two end points at the zero pose). ``None`` otherwise.
+    """
+    fk = kin.forward(np.zeros(kin.num_joints) if kin.num_joints else np.zeros((1, 0)))
+    out: list[tuple[np.ndarray, float, float] | None] = []
+    for c in caps:
+        link = kin.link_index[c.link]
+        joints = np.flatnonzero(kin.ancestors[link])
+        axes = fk.axes[0, joints]
+        if len(joints) == 0 or np.abs(np.cross(axes, axes[0])).max() > 1e-9:
+            out.append(None)
+            continue
+        ends = fk.rot[0, link] @ np.array([c.start, c.end], dtype=np.float64).T + fk.pos[0, link, :, None]
+        proj = axes[0] @ ends
+        out.append((axes[0], float(proj.min()), float(proj.max())))
+    return out
+
+
+def _planar_gap(a: tuple[np.ndarray, float, float] | None, b: tuple[np.ndarray, float, float] | None) -> float:
+    """A lower bound of the distance between two capsule axes from their slabs (0 if none applies)."""
+    if a is None or b is None or np.abs(np.cross(a[0], b[0])).max() > 1e-9:
+        return 0.0
+    sign = 1.0 if float(a[0] @ b[0]) > 0 else -1.0
+    blo, bhi = sorted((sign * b[1], sign * b[2]))
+    return max(0.0, blo - a[2], a[1] - bhi)
+
+
 @dataclass
 class CapsulePairs:
     """The finger-finger capsule pairs of a hand (capsules on different fingers, palm excluded)."""
@@ -57,11 +89,17 @@ class CapsulePairs:
     radius: np.ndarray  # [C] r_a + r_b
 
     @classmethod
-    def of(cls, kin: Kinematics) -> CapsulePairs:
+    def of(cls, kin: Kinematics, reach: float | None = None) -> CapsulePairs:
+        """Capsule pairs on different fingers. With ``reach``, pairs that provably never come closer
+        than ``reach`` are left out (see :func:`_planar_gap`)."""
         finger = kin.desc.link_finger()
         caps = [c for c in kin.desc.capsules if finger[c.link] >= 0]
         pairs = [(i, j) for i in range(len(caps)) for j in range(i + 1, len(caps))
                  if finger[caps[i].link] != finger[caps[j].link]]
+        if reach is not None:
+            slabs = _planar_slabs(kin, caps)
+            pairs = [(i, j) for i, j in pairs
+                     if _planar_gap(slabs[i], slabs[j]) - caps[i].radius - caps[j].radius <= reach]
         return cls(
             np.array([kin.link_index[c.link] for c in caps], dtype=np.int64),
             np.array([np.array([c.start, c.end], dtype=np.float64).T for c in caps]).reshape(-1, 3, 2),
@@ -82,7 +120,8 @@ class CapsulePairs:
         return self.cap_link[self.pair_b]
 
     def distances(self, fk: FKResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Signed surface distances ``[T, C]`` (negative = penetration) and the closest points ``[T, C, 3]``."""
+        """Signed surface distances ``[T, C]`` (negative = penetration) and the closest points ``[T, C, 3]``
+        on the two segments."""
         ends = fk.rot[:, self.cap_link] @ self.cap_seg + fk.pos[:, self.cap_link, :, None]  # [T, K, 3, 2]
         ends = np.ascontiguousarray(ends.transpose(2, 3, 0, 1))  # [3, 2, T, K]
         ea, eb = ends[..., self.pair_a], ends[..., self.pair_b]  # [3, 2, T, C]

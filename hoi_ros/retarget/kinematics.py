@@ -13,6 +13,7 @@ iteration (:mod:`hoi_ros.retarget.solver`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,20 @@ from hoi_ros.retarget.description import HandDescription, rpy_to_matrix
 
 def _skew(a: np.ndarray) -> np.ndarray:
     return np.array([[0.0, -a[2], a[1]], [a[2], 0.0, -a[0]], [-a[1], a[0], 0.0]])
+
+
+@dataclass
+class _Step:
+    """One joint of the chain, as :meth:`Kinematics.forward` applies it."""
+
+    parent: int
+    child: int
+    offset: list[tuple[int, float]]  # non-zero components of the joint origin (parent frame)
+    ro: np.ndarray | None  # origin rotation, None for the identity
+    rev: int = -1  # revolute index, -1 for fixed joints
+    coord: int = -1  # 0/1/2 when the axis is +-x/y/z
+    sign: float = 1.0
+    general: tuple[np.ndarray, ...] | None = None  # Rodrigues terms for any other axis
 
 
 @dataclass
@@ -71,21 +86,26 @@ class Kinematics:
                 raise ValueError(f"{desc.name}: joint {j.name} comes before its parent link {j.parent}")
             seen.add(j.child)
             ro = rpy_to_matrix(j.rpy)
+            xyz = np.asarray(j.xyz, float)
+            step = _Step(self.link_index[j.parent], self.link_index[j.child],
+                         [(k, float(xyz[k])) for k in range(3) if xyz[k] != 0.0],
+                         None if np.allclose(ro, np.eye(3), atol=1e-15) else ro)
             if j.type == "revolute":
                 axis = np.asarray(j.axis, float) / np.linalg.norm(j.axis)
-                k = _skew(axis)
-                self._steps.append((self.link_index[j.parent], self.link_index[j.child], np.asarray(j.xyz, float),
-                                    ro, ro @ k, ro @ k @ k, ro @ axis, rev_index[j.name]))
-            else:
-                self._steps.append((self.link_index[j.parent], self.link_index[j.child], np.asarray(j.xyz, float),
-                                    ro, None, None, None, -1))
+                step.rev = rev_index[j.name]
+                coord = np.flatnonzero(np.abs(axis) > 1e-12)
+                if len(coord) == 1:  # a coordinate axis: rotate two columns (the common case)
+                    step.coord, step.sign = int(coord[0]), float(np.sign(axis[coord[0]]))
+                else:  # Rodrigues: R = ro (I + sin K + (1 - cos) K^2)
+                    k = _skew(axis)
+                    step.general = (ro, ro @ k, ro @ k @ k, ro @ axis)
+            self._steps.append(step)
         # ancestors[L, r]: revolute joint r moves link L.
         self.ancestors = np.zeros((len(self.link_names), len(rev)), dtype=bool)
-        for parent, child, *_rest, r in self._steps:
-            self.ancestors[child] = self.ancestors[parent]
-            if r >= 0:
-                self.ancestors[child, r] = True
-        self._anc_act = self.ancestors.astype(np.float64)
+        for st in self._steps:
+            self.ancestors[st.child] = self.ancestors[st.parent]
+            if st.rev >= 0:
+                self.ancestors[st.child, st.rev] = True
         self._identity_coupling = self.coupling.shape[0] == self.coupling.shape[1] and bool(
             np.allclose(self.coupling, np.eye(len(act))) and not self.coupling_offset.any())
 
@@ -114,17 +134,34 @@ class Kinematics:
         origins = np.empty((t, nr, 3))
         rot[:, 0] = np.eye(3)
         pos[:, 0] = 0.0
-        for parent, child, xyz, ro, rok, rok2, ro_axis, r in self._steps:
-            rp = rot[:, parent]
-            pos[:, child] = pos[:, parent] + rp @ xyz
-            if r < 0:
-                rot[:, child] = rp @ ro
+        sin, cos = np.sin(qf), np.cos(qf)
+        for st in self._steps:
+            rp = rot[:, st.parent]
+            p = pos[:, st.parent].copy()
+            for k, v in st.offset:
+                p += v * rp[:, :, k]
+            pos[:, st.child] = p
+            out = rot[:, st.child]
+            if st.rev < 0:
+                out[:] = rp if st.ro is None else rp @ st.ro
                 continue
-            s, c = np.sin(qf[:, r]), np.cos(qf[:, r])
-            local = ro + s[:, None, None] * rok + (1.0 - c)[:, None, None] * rok2
-            rot[:, child] = rp @ local
-            axes[:, r] = rp @ ro_axis
-            origins[:, r] = pos[:, child]
+            r = st.rev
+            origins[:, r] = p
+            if st.general is not None:
+                ro, rok, rok2, ro_axis = st.general
+                s, c = sin[:, r, None, None], cos[:, r, None, None]
+                out[:] = rp @ (ro + s * rok + (1.0 - c) * rok2)
+                axes[:, r] = rp @ ro_axis
+                continue
+            m = rp if st.ro is None else rp @ st.ro
+            k = st.coord
+            i, j = (k + 1) % 3, (k + 2) % 3
+            s, c = st.sign * sin[:, r, None], cos[:, r, None]
+            mi, mj = m[:, :, i], m[:, :, j]
+            out[:, :, k] = m[:, :, k]
+            out[:, :, i] = c * mi + s * mj
+            out[:, :, j] = c * mj - s * mi
+            axes[:, r] = st.sign * m[:, :, k]
         return FKResult(rot, pos, axes, origins)
 
     def link_positions(self, q: np.ndarray, links: list[str]) -> np.ndarray:
@@ -132,25 +169,35 @@ class Kinematics:
         fk = self.forward(q)
         return fk.pos[:, [self.link_index[n] for n in links]]
 
-    def point_jacobian(self, fk: FKResult, link_ids: np.ndarray, points: np.ndarray,
+    def point_jacobian(self, fk: FKResult | Any, link_ids: np.ndarray, points: np.ndarray,
                        frames: np.ndarray | None = None) -> np.ndarray:
         """``d points / d q`` ``[T, M, 3, n]`` for points ``[T, M, 3]`` rigidly attached to ``link_ids [M]``.
 
+        ``fk`` is a :class:`FKResult` or anything with its ``axes`` and ``origins`` arrays.
+
         With ``frames [M]`` the points are single ones (point ``m`` in frame ``frames[m]``, ``points
-        [M, 3]``) and the result is ``[M, 3, n]``.
+        [M, 3]``) and the result is ``[M, 3, n]``. Only the (point, joint) pairs where the joint moves
+        the point's link are computed (a finger's points depend on that finger's joints only).
         """
+        link_ids = np.asarray(link_ids, dtype=np.int64)
+        m_idx, r_idx = np.nonzero(self.ancestors[link_ids])
+        nr = self.ancestors.shape[1]
         if frames is None:
-            axes, origins, lever_pts = fk.axes[:, None], fk.origins[:, None], points[:, :, None, :]
+            t = points.shape[0]
+            ax, org, pt = fk.axes[:, r_idx], fk.origins[:, r_idx], points[:, m_idx]  # [T, P, 3]
+            out = np.zeros((t, len(link_ids), 3, nr))
         else:
-            axes, origins, lever_pts = fk.axes[frames], fk.origins[frames], points[:, None, :]
-        lever = lever_pts - origins  # [..., R, 3]
-        ax = np.broadcast_to(axes, lever.shape)
-        cols = np.empty(lever.shape[:-1] + (3,))
-        cols[..., 0] = ax[..., 1] * lever[..., 2] - ax[..., 2] * lever[..., 1]
-        cols[..., 1] = ax[..., 2] * lever[..., 0] - ax[..., 0] * lever[..., 2]
-        cols[..., 2] = ax[..., 0] * lever[..., 1] - ax[..., 1] * lever[..., 0]
-        cols *= self._anc_act[link_ids][..., None]
-        cols = np.swapaxes(cols, -1, -2)  # [..., 3, R]
+            f = np.asarray(frames, dtype=np.int64)[m_idx]
+            ax, org, pt = fk.axes[f, r_idx], fk.origins[f, r_idx], points[m_idx]  # [P, 3]
+            out = np.zeros((len(link_ids), 3, nr))
+        lever = pt - org
+        cols = np.stack([ax[..., 1] * lever[..., 2] - ax[..., 2] * lever[..., 1],
+                         ax[..., 2] * lever[..., 0] - ax[..., 0] * lever[..., 2],
+                         ax[..., 0] * lever[..., 1] - ax[..., 1] * lever[..., 0]], axis=-1)
+        if frames is None:
+            out[:, m_idx, :, r_idx] = np.swapaxes(cols, 0, 1)  # advanced indices first: [P, T, 3]
+        else:
+            out[m_idx, :, r_idx] = cols
         if self._identity_coupling:
-            return np.ascontiguousarray(cols)
-        return cols @ self.coupling
+            return out
+        return out @ self.coupling

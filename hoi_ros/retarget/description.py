@@ -177,7 +177,7 @@ class HandDescription:
             ET.SubElement(el, "origin", xyz=_fmt(j.xyz), rpy=_fmt(j.rpy))
             if j.type == "revolute":
                 ET.SubElement(el, "axis", xyz=_fmt(j.axis))
-                ET.SubElement(el, "limit", lower=f"{j.lower:.6g}", upper=f"{j.upper:.6g}", effort="1", velocity="5")
+                ET.SubElement(el, "limit", lower=f"{j.lower:.9g}", upper=f"{j.upper:.9g}", effort="1", velocity="5")
                 if j.mimic is not None:
                     ET.SubElement(el, "mimic", joint=j.mimic[0], multiplier=f"{j.mimic[1]:.8g}",
                                   offset=f"{j.mimic[2]:.8g}")
@@ -212,7 +212,7 @@ class HandDescription:
                 ET.SubElement(body, "freejoint", name="base")
             if joint is not None and joint.type == "revolute":
                 ET.SubElement(body, "joint", name=joint.name, type="hinge", axis=_fmt(joint.axis),
-                              range=f"{joint.lower:.6g} {joint.upper:.6g}", limited="true")
+                              range=f"{joint.lower:.9g} {joint.upper:.9g}", limited="true")
             for c in by_link.get(link, []):
                 ET.SubElement(body, "geom", type="capsule", fromto=_fmt((*c.start, *c.end)),
                               size=f"{c.radius:.6g}", material=f"finger{finger[link]}", mass="0.02")
@@ -339,16 +339,20 @@ def from_urdf(text: str, keypoints: dict[str, int], name: str | None = None) -> 
 
 
 def _topological(joints: list[Joint], root: str) -> list[Joint]:
-    by_parent: dict[str, list[Joint]] = {}
-    for j in joints:
-        by_parent.setdefault(j.parent, []).append(j)
+    """The joints with every parent link placed before its children, keeping the file's order
+    where it already is (so the actuated joint order is the URDF's)."""
+    seen = {root}
     ordered: list[Joint] = []
-    stack = [root]
-    while stack:
-        link = stack.pop(0)
-        for j in by_parent.get(link, []):
-            ordered.append(j)
-            stack.append(j.child)
-    if len(ordered) != len(joints):
-        raise ValueError("urdf: joints do not form one tree below the root link")
+    pending = list(joints)
+    while pending:
+        left: list[Joint] = []
+        for j in pending:  # one pass in file order; a joint whose parent is still unknown waits
+            if j.parent in seen:
+                ordered.append(j)
+                seen.add(j.child)
+            else:
+                left.append(j)
+        if len(left) == len(pending):
+            raise ValueError("urdf: joints do not form one tree below the root link")
+        pending = left
     return ordered

@@ -1,11 +1,13 @@
 """Pose generation (PAM §Stage I interface): ``(h_0, m, o_0, h_T or task) -> {h_t, o_t}``.
 
 PAM runs GraspXL's RL policy in RaiSim; here a scripted controller drives the MuJoCo hand
-(:mod:`hoi_ros.sim.hand`): the wrist's mocap target follows keyframes (approach a pre-grasp,
-descend, lift slowly...) and the finger position actuators close with bounded force. Objects move
-only through contact and friction. Tasks: ``grasp_lift``, ``push``, ``rotate``, ``place``,
-``tool_use`` and ``goto`` (reach a given target hand pose). Every episode reports success from
-the simulated object motion and carries a text prompt built from the task and the object's name.
+(:mod:`hoi_ros.sim.hand`): the wrist's mocap target follows keyframes (approach with the thumb
+spread, descend, close, lift...), the finger position actuators close with bounded force, and a
+guarded move (``Keyframe.until_contact``) lowers a held tool until it touches its target, shifting
+the later keyframes by where it stopped. Objects move only through contact and friction. Tasks:
+``grasp_lift``, ``push``, ``rotate``, ``place``, ``tool_use`` and ``goto`` (reach a given target
+hand pose). Every episode reports success from the simulated object motion and carries a text
+prompt built from the task and the object's name.
 """
 
 from __future__ import annotations

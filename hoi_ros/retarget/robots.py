@@ -178,3 +178,4 @@ def write_robot_files(desc: HandDescription, folder: str | os.PathLike) -> tuple
 
 __all__ = ["BUILTIN", "allegro_right", "get_robot", "inspire_right", "load_robot_yaml",
            "register_robot", "write_robot_files"]
+

@@ -1,0 +1,237 @@
+"""``hoi_retarget``: human hand motion -> robot hand joint trajectory (:mod:`hoi_ros.retarget`).
+
+* Service ``/hoi/retarget`` (``hoi_ros/srv/Retarget``): a ``HOIMotion`` and a robot name in,
+  a ``trajectory_msgs/JointTrajectory`` (every revolute joint, one point per frame,
+  ``time_from_start`` from the motion's fps), per-frame fingertip errors, collision flags and
+  wrist poses out.
+* Streaming (parameter ``stream``): every motion on ``/hoi/motion`` (the generator publishes it
+  latched) is retargeted to the node's robot; the trajectory goes out latched on
+  ``/hoi/retarget/trajectory`` and is played back as ``sensor_msgs/JointState`` on
+  ``/hoi/retarget/joint_states`` at the motion's fps (looped when ``loop``), with the robot base
+  pose per frame on ``/hoi/retarget/wrist_pose`` (``geometry_msgs/PoseStamped``, the motion's frame).
+* The robot's URDF is the node's ``robot_description`` parameter and is published latched on
+  ``/robot_description`` (``std_msgs/String``), as ``robot_state_publisher`` expects; the same
+  files are installed in ``share/hoi_ros/urdf/``. Remap ``joint_states`` to feed it.
+
+Parameters: ``config/retarget.yaml``. The node only converts messages; the solver is the core's.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Pose, PoseStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from scipy.spatial.transform import Rotation
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from hoi_ros.msg import HOIMotion
+from hoi_ros.nodes.conversions import motion_msg_to_sequence
+from hoi_ros.retarget import RetargetConfig, RetargetResult, SequenceRetargeter, get_robot
+from hoi_ros.srv import Retarget
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_path(path: str, field: str) -> Path:
+    """``path`` as given, else relative to the source tree or the installed share/hoi_ros."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    roots = [PACKAGE_ROOT]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        roots.append(Path(get_package_share_directory("hoi_ros")))
+    except Exception:
+        pass
+    for root in roots:
+        if (root / candidate).exists():
+            return root / candidate
+    raise FileNotFoundError(f"{field}: {path!r} not found (looked in {', '.join(map(str, roots))})")
+
+
+def _duration(seconds: float) -> Duration:
+    sec = int(np.floor(seconds))
+    return Duration(sec=sec, nanosec=round((seconds - sec) * 1e9) % 1_000_000_000)
+
+
+def _pose(matrix: np.ndarray) -> Pose:
+    pose = Pose()
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in matrix[:3, 3])
+    x, y, z, w = Rotation.from_matrix(matrix[:3, :3]).as_quat()
+    pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = float(x), float(y), float(z), \
+        float(w)
+    return pose
+
+
+def result_to_trajectory(res: RetargetResult, frame_id: str) -> JointTrajectory:
+    """Every revolute joint per frame; velocities by central differences (one-sided at the ends)."""
+    traj = JointTrajectory()
+    traj.header.frame_id = frame_id
+    traj.joint_names = list(res.full_joint_names)
+    q = res.full_qpos
+    vel = np.gradient(q, 1.0 / res.fps, axis=0) if len(q) > 1 else np.zeros_like(q)
+    for t in range(res.num_frames):
+        point = JointTrajectoryPoint()
+        point.positions = q[t].astype(float).tolist()
+        point.velocities = vel[t].astype(float).tolist()
+        point.time_from_start = _duration(t / res.fps)
+        traj.points.append(point)
+    return traj
+
+
+def fill_response(resp: Retarget.Response, res: RetargetResult, frame_id: str, seconds: float) -> Retarget.Response:
+    resp.success = True
+    resp.robot = res.robot
+    resp.trajectory = result_to_trajectory(res, frame_id)
+    resp.actuated_joint_names = list(res.joint_names)
+    resp.fingertip_links = list(res.fingertip_links)
+    resp.fingertip_error = res.fingertip_error.astype(np.float32).reshape(-1).tolist()
+    resp.collision = [bool(c) for c in res.collision]
+    resp.min_distance = np.nan_to_num(res.min_distance, posinf=1e9).astype(np.float32).tolist()
+    resp.scale = float(res.scale)
+    resp.wrist_poses = [_pose(m) for m in res.wrist_pose]
+    resp.solve_time = float(seconds)
+    resp.message = (f"{res.num_frames} frames to {res.robot} in {seconds:.3f} s: mean fingertip error "
+                    f"{res.fingertip_error.mean() * 1000:.1f} mm, {int(res.collision.sum())} collision frames"
+                    + "".join(f"; {w}" for w in res.warnings))
+    return resp
+
+
+def latched_qos() -> QoSProfile:
+    return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class RetargetNode(Node):
+    """Service + streaming retargeting (see the module docstring)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("hoi_retarget", **kwargs)
+        p = self.declare_parameter
+        solver_config = str(p("solver_config", "config/retarget/default.yaml").value)
+        self.base_config = RetargetConfig.from_yaml(resolve_path(solver_config, "solver_config"))
+        self.robot = str(p("robot", "").value) or self.base_config.robot
+        self.stream = bool(p("stream", True).value)
+        self.loop = bool(p("loop", True).value)
+        self.speed = float(p("speed", 1.0).value)
+        if not np.isfinite(self.speed) or self.speed <= 0:
+            raise ValueError(f"speed: must be a positive number, got {self.speed}")
+        desc = get_robot(self.robot)  # fails early with the reason for an unknown robot
+        urdf = desc.to_urdf()
+        # Always this robot's URDF (a value from a parameter file is replaced).
+        self.declare_parameter("robot_description", urdf)
+        self.set_parameters([Parameter("robot_description", Parameter.Type.STRING, urdf)])
+
+        self._solve_lock = threading.Lock()  # one solve at a time; retargeters are cached per robot
+        self._play_lock = threading.Lock()  # the stream being played back
+        self._retargeters: dict[str, SequenceRetargeter] = {}
+        self._retargeter(self.robot)
+
+        self.create_publisher(String, "/robot_description", latched_qos()).publish(String(data=urdf))
+        self.trajectory_pub = self.create_publisher(JointTrajectory, "/hoi/retarget/trajectory", latched_qos())
+        self.joint_pub = self.create_publisher(JointState, "/hoi/retarget/joint_states", 10)
+        self.wrist_pub = self.create_publisher(PoseStamped, "/hoi/retarget/wrist_pose", 10)
+        self.create_service(Retarget, "/hoi/retarget", self._on_service,
+                            callback_group=MutuallyExclusiveCallbackGroup())
+        if self.stream:
+            self.create_subscription(HOIMotion, "/hoi/motion", self._on_motion, latched_qos(),
+                                     callback_group=MutuallyExclusiveCallbackGroup())
+        self._play: tuple[RetargetResult, str] | None = None
+        self._frame = 0
+        self._timer = None
+        self.get_logger().info(f"retargeting to {self.robot} ({len(desc.actuated_joints)} actuated joints)"
+                               f"{', streaming /hoi/motion' if self.stream else ''}")
+
+    def _retargeter(self, robot: str) -> SequenceRetargeter:
+        if robot not in self._retargeters:
+            self._retargeters[robot] = SequenceRetargeter(get_robot(robot), self.base_config)
+        return self._retargeters[robot]
+
+    def _solve(self, msg: HOIMotion, robot: str) -> tuple[RetargetResult, float]:
+        seq = motion_msg_to_sequence(msg)
+        with self._solve_lock:
+            rt = self._retargeter(robot)
+            tic = time.perf_counter()
+            res = rt.retarget(seq.hand_joints, fps=seq.fps)
+            return res, time.perf_counter() - tic
+
+    # ----------------------------------------------------------------- service
+    def _on_service(self, request: Retarget.Request, response: Retarget.Response) -> Retarget.Response:
+        robot = request.robot or self.robot
+        try:
+            res, seconds = self._solve(request.motion, robot)
+        except (ValueError, FileNotFoundError) as exc:
+            response.success, response.robot, response.message = False, robot, str(exc)
+            return response
+        return fill_response(response, res, request.motion.header.frame_id, seconds)
+
+    # ----------------------------------------------------------------- streaming
+    def _on_motion(self, msg: HOIMotion) -> None:
+        try:
+            res, seconds = self._solve(msg, self.robot)
+        except ValueError as exc:
+            self.get_logger().error(f"cannot retarget /hoi/motion: {exc}")
+            return
+        self.trajectory_pub.publish(result_to_trajectory(res, msg.header.frame_id))
+        with self._play_lock:
+            self._play, self._frame = (res, msg.header.frame_id), 0
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+        self._timer = self.create_timer(1.0 / (res.fps * self.speed), self._tick)
+        self.get_logger().info(f"retargeted {res.num_frames} frames in {seconds:.3f} s; streaming joint states")
+
+    def _tick(self) -> None:
+        with self._play_lock:
+            if self._play is None:
+                return
+            res, frame_id = self._play
+            t = self._frame
+            self._frame += 1
+            if self._frame >= res.num_frames:
+                self._frame = 0
+                if not self.loop:
+                    self._play = None
+        stamp = self.get_clock().now().to_msg()
+        js = JointState()
+        js.header.stamp = stamp
+        js.name = list(res.full_joint_names)
+        js.position = res.full_qpos[t].astype(float).tolist()
+        self.joint_pub.publish(js)
+        wrist = PoseStamped()
+        wrist.header.stamp, wrist.header.frame_id = stamp, frame_id
+        wrist.pose = _pose(res.wrist_pose[t])
+        self.wrist_pub.publish(wrist)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = RetargetNode()
+        executor = MultiThreadedExecutor(num_threads=3)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    main()

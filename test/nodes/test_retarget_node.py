@@ -1,0 +1,183 @@
+"""hoi_retarget over real DDS (node in a separate process): service, streaming, robot description."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ros_support import NodeProcess, ros_available, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "config" / "retarget" / "default.yaml"
+
+pytestmark = [pytest.mark.ros, pytest.mark.skipif(not ros_available(), reason="rclpy / interfaces not built")]
+
+
+def _sequence(num_frames: int = 24, fps: float = 12.0):
+    from hoi_ros.core.synthetic import reach_grasp_lift
+
+    return reach_grasp_lift(num_frames=num_frames, fps=fps, image_size=(40, 56), num_object_points=8)
+
+
+class Client:
+    """A private rclpy context with a /hoi/retarget client and listeners on the node's outputs."""
+
+    def __init__(self) -> None:
+        import rclpy
+        from geometry_msgs.msg import PoseStamped
+        from hoi_ros.msg import HOIMotion
+        from hoi_ros.srv import Retarget
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import String
+        from trajectory_msgs.msg import JointTrajectory
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("retarget_test_client", context=self.context)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.got: dict[str, list] = {"joint_states": [], "wrist": [], "trajectory": [], "description": []}
+        self.node.create_subscription(JointState, "/hoi/retarget/joint_states", self.got["joint_states"].append, 100)
+        self.node.create_subscription(PoseStamped, "/hoi/retarget/wrist_pose", self.got["wrist"].append, 100)
+        self.node.create_subscription(JointTrajectory, "/hoi/retarget/trajectory", self.got["trajectory"].append,
+                                      latched)
+        self.node.create_subscription(String, "/robot_description", self.got["description"].append, latched)
+        self.motion_pub = self.node.create_publisher(HOIMotion, "/hoi/motion", latched)
+        self.client = self.node.create_client(Retarget, "/hoi/retarget")
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            while self.context.ok():
+                self.executor.spin_once(timeout_sec=0.05)
+        except Exception:
+            pass
+
+    def call(self, motion, robot: str = "", timeout: float = 60.0):
+        from hoi_ros.srv import Retarget
+
+        req = Retarget.Request()
+        req.motion, req.robot = motion, robot
+        future = self.client.call_async(req)
+        event = threading.Event()
+        future.add_done_callback(lambda _f: event.set())
+        assert event.wait(timeout), "no response from /hoi/retarget"
+        return future.result()
+
+    def parameter(self, node_name: str, name: str):
+        from rcl_interfaces.srv import GetParameters
+
+        cli = self.node.create_client(GetParameters, f"/{node_name}/get_parameters")
+        assert cli.wait_for_service(timeout_sec=20)
+        future = cli.call_async(GetParameters.Request(names=[name]))
+        event = threading.Event()
+        future.add_done_callback(lambda _f: event.set())
+        assert event.wait(20)
+        return future.result().values[0]
+
+    def close(self) -> None:
+        import rclpy
+
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def served():
+    client = Client()
+    params = {"solver_config": str(CONFIG), "robot": "allegro", "stream": True, "loop": False}
+    try:
+        with NodeProcess("hoi_ros.nodes.retarget_node", "hoi_retarget_test", params) as node:
+            wait_for(lambda: client.client.service_is_ready(), 60, "/hoi/retarget", node)
+            yield client, node
+    finally:
+        client.close()
+
+
+def test_service_returns_the_core_result_as_a_joint_trajectory(served) -> None:
+    from hoi_ros.nodes.conversions import sequence_to_motion_msg
+    from hoi_ros.retarget import RetargetConfig, SequenceRetargeter
+
+    client, _node = served
+    seq = _sequence()
+    resp = client.call(sequence_to_motion_msg(seq, "table"))
+    assert resp.success, resp.message
+    expected = SequenceRetargeter("allegro", RetargetConfig.from_yaml(CONFIG)).retarget(seq.hand_joints, seq.fps)
+    traj = resp.trajectory
+    assert resp.robot == "allegro" and traj.header.frame_id == "table"
+    assert list(traj.joint_names) == expected.full_joint_names
+    assert list(resp.actuated_joint_names) == expected.joint_names
+    assert len(traj.points) == seq.num_frames
+    positions = np.array([p.positions for p in traj.points])
+    np.testing.assert_allclose(positions, expected.full_qpos, atol=1e-12)
+    times = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in traj.points])
+    np.testing.assert_allclose(times, np.arange(seq.num_frames) / seq.fps, atol=1e-9)
+    velocities = np.array([p.velocities for p in traj.points])
+    np.testing.assert_allclose(velocities, np.gradient(expected.full_qpos, 1 / seq.fps, axis=0), atol=1e-9)
+    errors = np.asarray(resp.fingertip_error).reshape(seq.num_frames, -1)
+    np.testing.assert_allclose(errors, expected.fingertip_error, atol=1e-6)
+    assert list(resp.fingertip_links) == expected.fingertip_links
+    assert list(resp.collision) == expected.collision.tolist() and len(resp.min_distance) == seq.num_frames
+    assert len(resp.wrist_poses) == seq.num_frames
+    p0 = resp.wrist_poses[0].position
+    np.testing.assert_allclose([p0.x, p0.y, p0.z], seq.hand_joints[0, 0], atol=1e-6)
+    assert resp.scale == pytest.approx(expected.scale) and resp.solve_time > 0
+
+
+def test_service_other_robot_and_errors(served) -> None:
+    from hoi_ros.nodes.conversions import sequence_to_motion_msg
+
+    client, node = served
+    seq = _sequence(10)
+    resp = client.call(sequence_to_motion_msg(seq, "table"), robot="inspire")
+    assert resp.success, resp.message
+    assert resp.robot == "inspire"
+    assert len(resp.trajectory.joint_names) == 12 and len(resp.actuated_joint_names) == 6
+    resp = client.call(sequence_to_motion_msg(seq, "table"), robot="shadow_hand_xyz")
+    assert not resp.success and "unknown robot 'shadow_hand_xyz'" in resp.message
+    joints = seq.hand_joints.copy()
+    joints[4, 7, 0] = np.nan
+    bad = sequence_to_motion_msg(seq, "table")
+    bad.hand_joints = joints.astype(np.float32).reshape(-1).tolist()
+    resp = client.call(bad)
+    # HOISequence (the message conversion) already refuses it, naming the field and the first bad value.
+    assert not resp.success and "hand_joints: contains NaN or Inf (first at index [4, 7, 0])" in resp.message
+    bad.num_frames = 3
+    resp = client.call(bad)
+    assert not resp.success and "hand_joints:" in resp.message
+    node.assert_alive()
+
+
+def test_stream_plays_joint_states_of_published_motions(served) -> None:
+    from hoi_ros.nodes.conversions import sequence_to_motion_msg
+    from hoi_ros.retarget import get_robot
+
+    client, node = served
+    seq = _sequence(12, fps=24.0)
+    client.motion_pub.publish(sequence_to_motion_msg(seq, "table"))
+    wait_for(lambda: len(client.got["trajectory"]) >= 1, 60, "/hoi/retarget/trajectory", node)
+    traj = client.got["trajectory"][-1]
+    assert len(traj.points) == seq.num_frames
+    wait_for(lambda: len(client.got["joint_states"]) >= seq.num_frames, 30, "a played-back stream", node)
+    states = client.got["joint_states"][: seq.num_frames]
+    assert list(states[0].name) == list(traj.joint_names)
+    np.testing.assert_allclose([s.position for s in states], [p.positions for p in traj.points], atol=1e-12)
+    assert client.got["wrist"][0].header.frame_id == "table"
+    # loop is false: the stream stops after one pass.
+    count = len(client.got["joint_states"])
+    time.sleep(1.0)
+    assert len(client.got["joint_states"]) == count
+    # The robot description is latched on /robot_description and is the node's parameter.
+    wait_for(lambda: len(client.got["description"]) >= 1, 10, "/robot_description", node)
+    urdf = get_robot("allegro").to_urdf()
+    assert client.got["description"][-1].data == urdf
+    assert client.parameter("hoi_retarget_test", "robot_description").string_value == urdf

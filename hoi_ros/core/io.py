@@ -7,8 +7,10 @@ Every writer here writes to a temporary file in the destination folder and renam
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +52,24 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return Path(path)
 
 
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """A compressed ``.npz`` of ``arrays`` whose bytes depend on the arrays alone.
+
+    ``numpy.savez_compressed`` stamps every zip member with the current time, so two saves of the
+    same arrays differ; here each member carries a fixed timestamp (and no pickles are allowed), so
+    equal arrays give equal bytes (datasets: same seed → same bytes). ``numpy.load`` reads it.
+    """
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key, arr in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(arr), allow_pickle=False)
+            zf.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
 def _even_pad(frames: np.ndarray) -> np.ndarray:
     """Pad odd heights/widths by repeating the last row/column (H.264 4:2:0 needs even sizes)."""
     pad_h = frames.shape[1] % 2
@@ -60,12 +80,14 @@ def _even_pad(frames: np.ndarray) -> np.ndarray:
 
 
 def write_video(
-    path: str | os.PathLike, frames: np.ndarray, fps: float, quality: int = 18
+    path: str | os.PathLike, frames: np.ndarray, fps: float, quality: int = 18, threads: int = 0
 ) -> Path:
     """Write ``frames`` ``[T, H, W, 3] uint8`` to an H.264 mp4 atomically.
 
     ``quality`` is x264's CRF (0 = lossless, 18 = visually lossless). Odd sizes are padded by one
-    edge row/column; :func:`read_video` with ``size`` crops them back.
+    edge row/column; :func:`read_video` with ``size`` crops them back. ``threads``: x264's thread
+    count (0 = ffmpeg's choice from the CPUs this process may use). x264's bytes depend on it, so
+    pass a fixed number where the same frames must give the same file on any machine.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -85,7 +107,7 @@ def write_video(
             pix_fmt_in="rgb24",
             pix_fmt_out="yuv420p",
             macro_block_size=1,
-            output_params=["-crf", str(int(quality)), "-preset", "fast"],
+            output_params=["-crf", str(int(quality)), "-preset", "fast", "-threads", str(int(threads))],
             ffmpeg_log_level="error",
         )
         writer.send(None)

@@ -12,7 +12,6 @@ has a video, ``<stem>.mp4`` beside it. Both are written atomically.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from dataclasses import dataclass, field, replace
@@ -23,7 +22,7 @@ import numpy as np
 
 from hoi_ros.core.camera import Camera
 from hoi_ros.core.hand import joint_names, num_hands_for
-from hoi_ros.core.io import atomic_path, read_video, write_video
+from hoi_ros.core.io import npz_bytes, read_video, write_bytes_atomic, write_video
 
 FORMAT_VERSION = 1
 OBJECT_LABEL_TOOL = 0
@@ -153,17 +152,19 @@ class HOISequence:
         )
 
     # ----------------------------------------------------------------- save / load
-    def save(self, path: str | os.PathLike, video_quality: int = 18) -> Path:
+    def save(self, path: str | os.PathLike, video_quality: int = 18, video_threads: int = 0) -> Path:
         """Write ``<stem>.npz`` (+ ``<stem>.mp4`` when there is a video); returns the npz path.
 
         Each file is written atomically; the video goes first, so a present npz always has its
-        complete video beside it.
+        complete video beside it. The npz bytes depend on the sequence alone
+        (:func:`~hoi_ros.core.io.npz_bytes`); the mp4's also on ``video_threads`` (see
+        :func:`~hoi_ros.core.io.write_video`).
         """
         npz_path = Path(path).with_suffix(".npz")
         video_name = ""
         if self.video is not None:
             video_path = npz_path.with_suffix(".mp4")
-            write_video(video_path, self.video, self.fps, quality=video_quality)
+            write_video(video_path, self.video, self.fps, quality=video_quality, threads=video_threads)
             video_name = video_path.name
         header = {
             "format_version": FORMAT_VERSION,
@@ -174,18 +175,15 @@ class HOISequence:
             "video_frames": self.num_frames if video_name else 0,
             "metadata": self.metadata,
         }
-        buf = io.BytesIO()
-        np.savez_compressed(
-            buf,
-            hand_joints=self.hand_joints,
-            object_points=self.object_points,
-            object_point_labels=self.object_point_labels,
-            intrinsics=self.camera.intrinsics,
-            extrinsics=self.camera.extrinsics,
-            header=np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
-        )
-        with atomic_path(npz_path) as tmp:
-            tmp.write_bytes(buf.getvalue())
+        data = npz_bytes({
+            "hand_joints": self.hand_joints,
+            "object_points": self.object_points,
+            "object_point_labels": self.object_point_labels,
+            "intrinsics": self.camera.intrinsics,
+            "extrinsics": self.camera.extrinsics,
+            "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
+        })
+        write_bytes_atomic(npz_path, data)
         return npz_path
 
     @classmethod

@@ -19,14 +19,10 @@ Same seed and config -> same bytes, whatever the number of workers. Command::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
-import io
 import json
 import multiprocessing as mp
 import os
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -35,7 +31,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from hoi_ros.core.io import atomic_path, write_bytes_atomic
+from hoi_ros.core.io import atomic_path, npz_bytes, write_bytes_atomic
 from hoi_ros.core.visualize import contact_sheet, save_png
 from hoi_ros.sim.episode import Episode, EpisodeConfig, run_episode
 from hoi_ros.sim.objects import COLORS, make_object
@@ -135,54 +131,6 @@ def planned_seconds(seed: int, index: int, cfg: DatasetConfig) -> float:
     return float(sum(k.duration for k in plan(req, req.initial_hand or default_start(req))))
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """A compressed npz with fixed zip timestamps, so equal arrays give equal bytes."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key, arr in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            data = io.BytesIO()
-            np.lib.format.write_array(data, np.ascontiguousarray(arr), allow_pickle=False)
-            zf.writestr(info, data.getvalue())
-    return buf.getvalue()
-
-
-def _restamp_zip(path: Path) -> None:
-    """Rewrite a zip (``HOISequence.save``'s npz) with fixed member timestamps, same contents.
-
-    ``numpy.savez_compressed`` stamps each member with the current time, so two otherwise equal
-    sequence files differ in bytes; a dataset must not (same seed -> same bytes).
-    """
-    with zipfile.ZipFile(path) as zf:
-        members = [(info.filename, zf.read(info)) for info in zf.infolist()]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, data)
-    write_bytes_atomic(path, buf.getvalue())
-
-
-@contextlib.contextmanager
-def _one_cpu() -> Iterator[None]:
-    """Run the body (and the processes it starts) on a single CPU.
-
-    x264's output depends on its thread count, which ffmpeg derives from the CPUs it may use; with
-    one CPU the video bytes are the same on every machine and for any number of workers.
-    """
-    if not hasattr(os, "sched_setaffinity"):
-        yield
-        return
-    saved = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(saved)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, saved)
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -190,16 +138,15 @@ def _sha256(path: Path) -> str:
 def write_episode(ep: Episode, folder: Path, stem: str) -> dict[str, Any]:
     """Write one episode's files; returns its manifest entry."""
     seq = ep.sequence
-    with _one_cpu():
-        seq_path = seq.save(folder / stem)
-    _restamp_zip(seq_path)
+    # One x264 thread: the video bytes are then the same on every machine and for any worker count.
+    seq_path = seq.save(folder / stem, video_threads=1)
     cond = {"object_poses": ep.object_poses.astype(np.float64), "finger_angles": ep.finger_angles,
             "wrist_poses": ep.wrist_poses}
     if ep.depth is not None:
         cond["depth"] = ep.depth
     if ep.segmentation is not None:
         cond["segmentation"] = ep.segmentation
-    cond_path = write_bytes_atomic(folder / f"{stem}_cond.npz", _npz_bytes(cond))
+    cond_path = write_bytes_atomic(folder / f"{stem}_cond.npz", npz_bytes(cond))
     files = {"sequence": seq_path.name, "video": seq_path.with_suffix(".mp4").name, "conditions": cond_path.name}
     return {
         "id": stem, "task": ep.info["task"], "prompt": seq.prompt, "success": ep.success,

@@ -115,3 +115,18 @@ def test_load_rejects_a_truncated_video(tmp_path):
     os.replace(tmp_path / "e.mp4", tmp_path / "d.mp4")
     with pytest.raises(ValueError, match="frames"):
         HOISequence.load(tmp_path / "d")
+
+
+def test_saved_files_depend_on_the_sequence_alone(tmp_path):
+    """Same sequence → same npz bytes (fixed zip timestamps), and with one x264 thread, same mp4."""
+    import time
+
+    seq = reach_grasp_lift(num_frames=5, image_size=(32, 48))
+    seq = seq.with_video(seq.render_motion())
+    first = seq.save(tmp_path / "a" / "seq", video_threads=1)
+    time.sleep(2.1)  # zip timestamps have 2 s resolution
+    second = seq.save(tmp_path / "b" / "seq", video_threads=1)
+    assert first.read_bytes() == second.read_bytes()
+    assert first.with_suffix(".mp4").read_bytes() == second.with_suffix(".mp4").read_bytes()
+    changed = HOISequence(seq.hand_joints + 0.001, seq.object_points, seq.camera, seq.fps, seq.prompt)
+    assert changed.save(tmp_path / "c" / "seq").read_bytes() != first.read_bytes()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from hoi_ros.core.camera import Camera
-from hoi_ros.core.hand import joint_names, num_hands_for
+from hoi_ros.core.hand import HAND_SIDES, joint_names, num_hands_for
 from hoi_ros.core.io import npz_bytes, read_video, write_bytes_atomic, write_video
 
 FORMAT_VERSION = 1
@@ -112,6 +112,14 @@ class HOISequence:
             json.dumps(self.metadata)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"metadata: must be JSON-serialisable ({exc})") from exc
+        sides = self.metadata.get("hand_sides")
+        if sides is not None:
+            n = num_hands_for(self.hand_joints.shape[1])
+            if (not isinstance(sides, list | tuple) or len(sides) != n or len(set(sides)) != n
+                    or not set(sides) <= set(HAND_SIDES)):
+                raise ValueError(
+                    f"metadata.hand_sides: expected {n} distinct of {list(HAND_SIDES)} (one per hand), got {sides!r}"
+                )
 
     # ----------------------------------------------------------------- properties
     @property
@@ -131,8 +139,14 @@ class HOISequence:
         return int(self.object_points.shape[1])
 
     @property
+    def hand_sides(self) -> tuple[str, ...]:
+        """Side of each hand in ``hand_joints`` order: ``metadata["hand_sides"]``, else right (then left)."""
+        sides = self.metadata.get("hand_sides")
+        return tuple(sides) if sides is not None else HAND_SIDES[: self.num_hands]
+
+    @property
     def joint_names(self) -> list[str]:
-        return joint_names(self.num_hands)
+        return joint_names(self.num_hands, self.hand_sides)
 
     @property
     def timestamps(self) -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 
 from hoi_ros.core.camera import Camera
+from hoi_ros.core.hand import HAND_SIDES, JOINTS_PER_HAND, joint_names
 from hoi_ros.core.sequence import HOISequence
 from hoi_ros.msg import HOIMotion
 
@@ -77,6 +78,15 @@ def motion_msg_to_sequence(msg: HOIMotion) -> HOISequence:
         raise ValueError(f"object_point_labels: {labels.size} labels, expected num_object_points = {k}")
     if msg.joint_names and len(msg.joint_names) != j:
         raise ValueError(f"joint_names: {len(msg.joint_names)} names, expected num_joints = {j}")
+    metadata = {}
+    if msg.joint_names:
+        # The side of each hand is the prefix of its wrist's name (``left_wrist``); see core.hand.
+        sides = [str(msg.joint_names[h * JOINTS_PER_HAND]).split("_", 1)[0] for h in range(j // JOINTS_PER_HAND)]
+        expected = joint_names(len(sides), tuple(sides)) if set(sides) <= set(HAND_SIDES) else None
+        if expected != list(msg.joint_names):
+            raise ValueError(f"joint_names: expected '<right|left>_<joint>' in hoi_ros.core.hand order, "
+                             f"got {list(msg.joint_names)[:3]}...")
+        metadata["hand_sides"] = sides
     camera = Camera(
         int(msg.image_width),
         int(msg.image_height),
@@ -90,4 +100,5 @@ def motion_msg_to_sequence(msg: HOIMotion) -> HOISequence:
         camera=camera,
         fps=float(msg.fps),
         prompt=str(msg.prompt),
+        metadata=metadata,
     )

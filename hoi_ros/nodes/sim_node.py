@@ -31,7 +31,6 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 
-from hoi_ros.core.hand import HAND_JOINT_NAMES
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
 from hoi_ros.nodes.image_conversion import image_to_msg
@@ -166,9 +165,7 @@ class SimNode(Node):
         return response
 
     def _motion(self, episode: Episode, stamp: Any) -> HOIMotion:
-        msg = sequence_to_motion_msg(episode.sequence, self.frame_id, stamp)
-        msg.joint_names = [f"{self.side}_{n}" for n in HAND_JOINT_NAMES]
-        return msg
+        return sequence_to_motion_msg(episode.sequence, self.frame_id, stamp)
 
     def _rgb(self, episode: Episode, t: int, stamp: Any) -> Image:
         return image_to_msg(episode.sequence.video[t], frame_id=self.camera_frame_id, stamp=stamp)

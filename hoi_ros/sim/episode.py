@@ -125,7 +125,7 @@ def run_episode(req: TaskRequest, cfg: EpisodeConfig | None = None, camera: Came
     seq = HOISequence(
         hand_joints=traj.keypoints.astype(np.float32), object_points=np.stack(points).astype(np.float32),
         camera=camera, fps=traj.fps, prompt=traj.prompt, video=rgb, object_point_labels=labels,
-        metadata={"source": "hoi_ros.sim", **info},
+        metadata={"source": "hoi_ros.sim", "hand_sides": [req.side], **info},
     )
     return Episode(
         sequence=seq, depth=depth, segmentation=seg, keypoint_map=kmap, object_poses=traj.object_poses,

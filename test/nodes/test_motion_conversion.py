@@ -93,3 +93,20 @@ def test_malformed_motion_names_the_field(field: str, mutate) -> None:
     mutate(msg)
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
         motion_msg_to_sequence(msg)
+
+
+def test_hand_sides_round_trip_and_bad_joint_names() -> None:
+    from hoi_ros.core.sequence import HOISequence
+    from hoi_ros.core.synthetic import reach_grasp_lift
+    from hoi_ros.nodes.conversions import motion_msg_to_sequence, sequence_to_motion_msg
+
+    seq = reach_grasp_lift(num_frames=3, image_size=(16, 24))
+    left = HOISequence(seq.hand_joints, seq.object_points, seq.camera, seq.fps, metadata={"hand_sides": ["left"]})
+    msg = sequence_to_motion_msg(left, "world")
+    assert msg.joint_names[0] == "left_wrist"
+    assert motion_msg_to_sequence(msg).hand_sides == ("left",)
+    msg.joint_names = ["wrist"] + list(msg.joint_names[1:])
+    with pytest.raises(ValueError, match="joint_names"):
+        motion_msg_to_sequence(msg)
+    with pytest.raises(ValueError, match="metadata.hand_sides"):
+        HOISequence(seq.hand_joints, seq.object_points, seq.camera, seq.fps, metadata={"hand_sides": ["up"]})

@@ -108,5 +108,5 @@ def test_hand_sides_round_trip_and_bad_joint_names() -> None:
     msg.joint_names = ["wrist"] + list(msg.joint_names[1:])
     with pytest.raises(ValueError, match="joint_names"):
         motion_msg_to_sequence(msg)
-    with pytest.raises(ValueError, match="metadata.hand_sides"):
+    with pytest.raises(ValueError, match=r"metadata\.hand_sides"):
         HOISequence(seq.hand_joints, seq.object_points, seq.camera, seq.fps, metadata={"hand_sides": ["up"]})

@@ -31,16 +31,17 @@ class RetargetConfig:
     pinch_far: float = 0.035  # human metres: no pinch term beyond this distance
     pinch_gap: float = 0.0  # target robot thumb-to-finger tip distance while pinching
     collision_weight: float = 100.0
-    collision_margin: float = 0.001
-    collision_softness: float = 0.001  # width of the softplus that replaces the hinge at the margin
+    collision_margin: float = 0.0015
+    collision_softness: float = 0.0005  # width of the softplus that replaces the hinge at the margin
     acc_weight: float = 5e-4
     vel_weight: float = 1e-5
     rest_weight: float = 1e-7
-    max_iters: int = 40
+    max_iters: int = 6  # iterations on all frames (the finest level)
     seeds: tuple[float, ...] = (0.25, 0.5, 0.75)  # initial poses: these fractions of every joint's range
     seed_iters: int = 6  # per-frame iterations from each seed (the best per frame is kept)
-    coarse_stride: int = 4  # warm start: solve every k-th frame first (1 = off)
-    coarse_iters: int = 25
+    # Coarse-to-fine warm start: (stride, iterations) per level, coarsest first; a level needs at
+    # least 4 x stride frames; the first level used gets the seeds. [] = seeds on every frame.
+    levels: tuple[tuple[int, int], ...] = ((8, 30), (2, 8))
     tolerance: float = 1e-3  # stop when the relative cost decrease of an iteration falls below this
     settle_step: float = 1e-4  # radians: a frame whose joints moved less is settled (not re-linearised)
     collision_tolerance: float = 5e-4  # penetration (metres) that counts as a collision in the report
@@ -67,7 +68,16 @@ class RetargetConfig:
         if not seeds or any(isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1 for v in seeds):
             raise ValueError(f"seeds: must be a non-empty list of fractions in [0, 1], got {self.seeds!r}")
         self.seeds = tuple(float(v) for v in seeds)
-        for name in ("max_iters", "coarse_stride", "coarse_iters", "seed_iters"):
+        levels = []
+        for level in self.levels if isinstance(self.levels, list | tuple) else [None]:
+            if not isinstance(level, list | tuple) or len(level) != 2 or any(
+                    isinstance(v, bool) or not isinstance(v, int) for v in level) or level[0] < 2 or level[1] < 1:
+                raise ValueError(f"levels: must be a list of [stride >= 2, iterations >= 1] pairs, got {self.levels!r}")
+            levels.append((int(level[0]), int(level[1])))
+        if [s for s, _ in levels] != sorted({s for s, _ in levels}, reverse=True):
+            raise ValueError(f"levels: strides must decrease from level to level, got {self.levels!r}")
+        self.levels = tuple(levels)
+        for name in ("max_iters", "seed_iters"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {v!r}")

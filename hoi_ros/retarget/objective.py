@@ -35,7 +35,7 @@ from hoi_ros.retarget.collision import CapsulePairs
 from hoi_ros.retarget.config import RetargetConfig
 from hoi_ros.retarget.kinematics import Kinematics
 
-_SOFT_RANGE = 7.0  # collision pairs farther than margin + 7 softness widths get no Jacobian (slope e^-7)
+_SOFT_RANGE = 6.0  # collision pairs farther than margin + 6 softness widths get no Jacobian (slope e^-6)
 
 
 @dataclass

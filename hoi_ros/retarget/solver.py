@@ -10,9 +10,10 @@ update (Madsen, Nielsen & Tingleff, *Methods for Non-Linear Least Squares Proble
 and projected Newton for the bounds (Bertsekas, 1982), with the damping held per frame (see
 :meth:`SequenceRetargeter._solve`).
 
-Warm start: the every-``coarse_stride``-th frame problem is solved first (smoothness weights
-rescaled to the coarser time step) and interpolated to all frames; a caller may instead pass the
-previous solution (``init``), as the streaming node does.
+Warm start, coarse to fine (``levels``): the every-8th-frame problem first, each of its frames
+from several seed poses (the best kept), then every 2nd frame, then all, each level's smoothness
+weights rescaled to its time step and its solution interpolated to the next; a caller may instead
+pass a previous solution (``init``).
 
 The robot base is the human palm frame (:func:`hoi_ros.retarget.human.palm_frame`), so the wrist
 pose objective is met exactly and returned as ``wrist_pose`` for a floating hand or an arm's end
@@ -75,10 +76,39 @@ def _single_thread_blas() -> Any:
     return threadpool_limits(limits=1, user_api="blas")
 
 
+_MALLOC_TUNED = False
+
+
+def _tune_malloc() -> None:
+    """Keep the solver's large temporaries (1-8 MB per iteration) on the heap.
+
+    glibc serves blocks above its mmap threshold with fresh ``mmap`` pages, which page-fault on
+    first touch and are unmapped on free, every iteration; its dynamic threshold adapts only
+    partly (measured: 20-25% of the solve time on the real-hand sequence). This sets the
+    thresholds to the values glibc's own dynamic scheme grows to at most (mmap 32 MB, trim 64 MB),
+    once per process; a no-op where glibc's ``mallopt`` is unavailable.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+        libc.mallopt(m_trim_threshold, 64 * 1024 * 1024)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
 class SequenceRetargeter:
     """Retargets human 21-keypoint sequences to one robot hand (model compiled once)."""
 
     def __init__(self, robot: HandDescription | str | None = None, config: RetargetConfig | None = None) -> None:
+        _tune_malloc()
         self.config = config or RetargetConfig()
         self.desc = robot if isinstance(robot, HandDescription) else get_robot(robot or self.config.robot)
         self.kin = Kinematics(self.desc)
@@ -142,20 +172,27 @@ class SequenceRetargeter:
         if init is not None:
             q = self._initial(init, t)
         else:
-            # Coarse-to-fine warm start: the every-stride-th frames first, each from several seeds
-            # (the best per frame kept), then jointly with the smoothness rescaled to the coarser
-            # time step, then interpolated to every frame.
-            stride = cfg.coarse_stride if t >= 4 * cfg.coarse_stride else 1
-            idx = np.unique(np.r_[np.arange(0, t, stride), t - 1])
-            q_c, it = self._multistart(local[idx], scale)
-            iterations += it
-            if stride > 1:
-                coarse = self.objective.problem(local[idx], scale, time_step=float(stride))
-                q_c, it, _ = self._solve(q_c, coarse, cfg.coarse_iters)
+            # Coarse-to-fine warm start: the first level's frames (every stride-th) are solved
+            # from several seeds each (the best kept), then every level jointly, with the
+            # smoothness rescaled to its time step, and interpolated to the next level's frames.
+            q, prev = None, None
+            for stride, iters in cfg.levels:
+                if t < 4 * stride:  # too few frames for this level
+                    continue
+                idx = np.unique(np.r_[np.arange(0, t, stride), t - 1])
+                if q is None:
+                    q, it = self._multistart(local[idx], scale)
+                    iterations += it
+                else:
+                    q = _interp(q, prev, idx)
+                q, it, _ = self._solve(q, self.objective.problem(local[idx], scale, time_step=float(stride)), iters)
                 iterations += it
-                q = np.stack([np.interp(np.arange(t), idx, q_c[:, j]) for j in range(q_c.shape[1])], axis=1)
+                prev = idx
+            if q is None:  # short sequence: every frame gets the seeds
+                q, it = self._multistart(local, scale)
+                iterations += it
             else:
-                q = q_c
+                q = _interp(q, prev, np.arange(t))
         q, it, cost = self._solve(q, self.objective.problem(local, scale), cfg.max_iters)
         return self._result(q, local, wrist, scale, fps, iterations + it, cost, warnings)
 
@@ -321,6 +358,11 @@ class SequenceRetargeter:
             scale=float(scale), wrist_pose=wrist, fingertip_links=list(self.tip_links), fingertip_error=err,
             collision=coll, min_distance=dist, iterations=int(iterations), cost=float(cost), warnings=warnings,
         )
+
+
+def _interp(q: np.ndarray, frames: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Joint values ``q [len(frames), n]`` linearly interpolated to the frames ``at``."""
+    return np.stack([np.interp(at, frames, q[:, j]) for j in range(q.shape[1])], axis=1)
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:

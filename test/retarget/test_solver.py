@@ -37,9 +37,9 @@ def _free_configs(rt: SequenceRetargeter, count: int, seed: int) -> np.ndarray:
 def test_random_configurations_are_recovered(robot: str) -> None:
     """Independent random poses: every fingertip within 2 mm of the robot's own.
 
-    Unrelated frames: no smoothness, no coarse-to-fine (every frame gets the seeds), and 12 seed
+    Unrelated frames: no smoothness, no coarse-to-fine levels (every frame gets the seeds), and 12 seed
     iterations (the sequence default of 6 left 1 of 60 allegro poses in another local minimum)."""
-    rt = SequenceRetargeter(robot, RetargetConfig(scale=1.0, acc_weight=0.0, vel_weight=0.0, coarse_stride=1,
+    rt = SequenceRetargeter(robot, RetargetConfig(scale=1.0, acc_weight=0.0, vel_weight=0.0, levels=[],
                                                   seed_iters=12))
     q = _free_configs(rt, 60, seed=0)
     res = rt.retarget(_robot_keypoints(rt.desc, rt.kin, q), fps=30.0, in_palm_frame=True)
@@ -174,6 +174,8 @@ def test_warm_start_from_a_previous_result(real_hand: np.ndarray) -> None:
     ("pinch_far", 0.01, "pinch_far: must exceed pinch_near"),
     ("max_iters", 0, "max_iters: must be a positive integer"),
     ("seeds", [1.5], "seeds: must be a non-empty list"),
+    ("levels", [[1, 5]], r"levels: must be a list of \[stride >= 2"),
+    ("levels", [[2, 5], [8, 5]], "levels: strides must decrease"),
     ("collision_softness", 0.0, "collision_softness: must be a positive number"),
     ("hand", "middle", "hand: must be 'right' or 'left'"),
 ])

@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sim-episodes", type=int, default=2)
     ap.add_argument("--config", type=Path, default=REPO / "config" / "retarget" / "default.yaml",
                     help="our retargeting parameters (section 'retarget')")
-    ap.add_argument("--presets", nargs="*", default=["smooth"],
+    ap.add_argument("--presets", nargs="*", default=["smooth", "no_collision"],
                     help="extra configs of ours from config/retarget/<name>.yaml")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -224,18 +224,17 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(row)
                 print(json.dumps(row), flush=True)
     print(f"\n# machine: {machine}")
+    ours_names = list(ours)
     print("| sequence | robot | method | tip err mm (p95) | jitter rad/s² | limit frames (max excess rad) "
-          "| collision frames "
-          "| time s (CPU s) | dex time / ours |")
+          "| collision frames | time s (CPU s) | dex time / ours: " + ", ".join(ours_names) + " |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        base = next(x for x in results if x["sequence"] == r["sequence"] and x["robot"] == r["robot"]
-                    and x["method"] == "hoi_ros")
-        speed = "" if r["method"].startswith("hoi_ros") else f"{r['time_s'] / base['time_s']:.1f}x"
+        same = {x["method"]: x for x in results if x["sequence"] == r["sequence"] and x["robot"] == r["robot"]}
+        speed = "" if r["method"].startswith("hoi_ros") else ", ".join(
+            f"{r['time_s'] / same[name]['time_s']:.1f}x" for name in ours_names)
         print(f"| {r['sequence']} | {r['robot']} | {r['method']} | {r['tip_err_mm']:.2f} ({r['tip_err_p95_mm']:.1f}) "
               f"| {r['jitter_rad_s2']:.2f} | {r['limit_frames']} ({r['max_limit_excess_rad']:.1e}) "
-              f"| {r['collision_frames']} "
-              f"| {r['time_s']:.3f} ({r['cpu_s']:.3f}) | {speed} |")
+              f"| {r['collision_frames']} | {r['time_s']:.3f} ({r['cpu_s']:.3f}) | {speed} |")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "notes": notes, "results": results}, indent=1))
     return 0

@@ -26,11 +26,11 @@ def closest_points(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.ndarra
 def _closest_points_c(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`closest_points` on component-first arrays ``[3, ...]`` (fast sums over the first axis)."""
     d1, d2, r = q1 - p1, q2 - p2, p1 - p2
-    a = (d1 * d1).sum(0)
-    e = (d2 * d2).sum(0)
-    f = (d2 * r).sum(0)
-    c = (d1 * r).sum(0)
-    b = (d1 * d2).sum(0)
+
+    def dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+
+    a, e, f, c, b = dot(d1, d1), dot(d2, d2), dot(d2, r), dot(d1, r), dot(d1, d2)
     denom = a * e - b * b
     safe_a, safe_e = np.maximum(a, _EPS), np.maximum(e, _EPS)
     s = np.where(denom > _EPS, np.clip((b * f - c * e) / np.maximum(denom, _EPS), 0.0, 1.0), 0.0)
@@ -127,5 +127,5 @@ class CapsulePairs:
         ea, eb = ends[..., self.pair_a], ends[..., self.pair_b]  # [3, 2, T, C]
         ca, cb = _closest_points_c(ea[:, 0], ea[:, 1], eb[:, 0], eb[:, 1])
         diff = ca - cb
-        dist = np.sqrt((diff * diff).sum(0)) - self.radius
-        return dist, np.moveaxis(ca, 0, -1), np.moveaxis(cb, 0, -1)
+        dist = np.sqrt(diff[0] * diff[0] + diff[1] * diff[1] + diff[2] * diff[2]) - self.radius
+        return dist, ca.transpose(1, 2, 0), cb.transpose(1, 2, 0)

@@ -40,7 +40,7 @@ class RetargetConfig:
     seeds: tuple[float, ...] = (0.25, 0.5, 0.75)  # initial poses: these fractions of every joint's range
     seed_iters: int = 6  # per-frame iterations from each seed (the best per frame is kept)
     # Coarse-to-fine warm start: (stride, iterations) per level, coarsest first; a level needs at
-    # least 4 x stride frames; the first level used gets the seeds. [] = seeds on every frame.
+    # least 4 frames (T >= 4 stride); the first level used gets the seeds. [] = seeds on every frame.
     levels: tuple[tuple[int, int], ...] = ((8, 30), (2, 8))
     tolerance: float = 1e-3  # stop when the relative cost decrease of an iteration falls below this
     settle_step: float = 1e-4  # radians: a frame whose joints moved less is settled (not re-linearised)

@@ -157,8 +157,11 @@ class Objective:
         for joints, point, sign in ((self.pair_joints_a[fc], pa, 1.0), (self.pair_joints_b[fc], pb, -1.0)):
             ax, lever = axes[ft[:, None], joints], point[:, None, :] - origins[ft[:, None], joints]  # [P, J, 3]
             # (a x l) . n = l . (n x a)
-            nxa = np.cross(normal[:, None, :], ax)
-            rows[p, joints] = sign * (lever * nxa).sum(-1)
+            nrm = normal[:, None, :]
+            nxa = (nrm[..., 1] * ax[..., 2] - nrm[..., 2] * ax[..., 1],
+                   nrm[..., 2] * ax[..., 0] - nrm[..., 0] * ax[..., 2],
+                   nrm[..., 0] * ax[..., 1] - nrm[..., 1] * ax[..., 0])
+            rows[p, joints] = sign * (lever[..., 0] * nxa[0] + lever[..., 1] * nxa[1] + lever[..., 2] * nxa[2])
         rows = rows[:, :nr]
         if not kin._identity_coupling:
             rows = rows @ kin.coupling

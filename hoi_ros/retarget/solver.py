@@ -77,6 +77,7 @@ def _single_thread_blas() -> Any:
 
 
 _MALLOC_TUNED = False
+_LEVEL_FRAMES = 4  # a coarse level is used when it has at least this many frames
 
 
 def _tune_malloc() -> None:
@@ -177,7 +178,7 @@ class SequenceRetargeter:
             # smoothness rescaled to its time step, and interpolated to the next level's frames.
             q, prev = None, None
             for stride, iters in cfg.levels:
-                if t < 4 * stride:  # too few frames for this level
+                if t < _LEVEL_FRAMES * stride:  # too few frames for this level to pay off
                     continue
                 idx = np.unique(np.r_[np.arange(0, t, stride), t - 1])
                 if q is None:

@@ -1,10 +1,13 @@
-"""Retargeting human hand motion to robot hands (ROS-free).
+"""Retargeting human hand motion to robot hands (ROS-free; docs/retarget.md).
 
 - :mod:`.description`: robot hands as data (URDF-shaped), exported to URDF and MJCF;
 - :mod:`.robots`: the built-in ``allegro`` and ``inspire`` hands and user robots from YAML + URDF;
-- :mod:`.kinematics`: batched forward kinematics and Jacobians;
-- :mod:`.solver`: whole-sequence retargeting (:class:`SequenceRetargeter`);
-- :mod:`.visualize`: the side-by-side human / robot check (MuJoCo offscreen).
+- :mod:`.kinematics`: batched forward kinematics and point Jacobians;
+- :mod:`.collision`: finger capsule distances;
+- :mod:`.human`: keypoint validation, the palm frame, chain lengths;
+- :mod:`.config`, :mod:`.objective`, :mod:`.solver`: whole-sequence retargeting (:class:`SequenceRetargeter`);
+- :mod:`.visualize`: the side-by-side human / robot check (MuJoCo offscreen);
+- :mod:`.export`: writes the built-in hands' URDF/MJCF into ``urdf/``.
 """
 
 from hoi_ros.retarget.config import RetargetConfig

@@ -1,6 +1,7 @@
 """``hoi_retarget``: human hand motion -> robot hand joint trajectory (:mod:`hoi_ros.retarget`).
 
-* Service ``/hoi/retarget`` (``hoi_ros/srv/Retarget``): a ``HOIMotion`` and a robot name in,
+* Service ``/hoi/retarget`` (``hoi_ros/srv/Retarget``): a ``HOIMotion`` (its right hand, found
+  by the joint names' side) and a robot name in,
   a ``trajectory_msgs/JointTrajectory`` (every revolute joint, one point per frame,
   ``time_from_start`` from the motion's fps), per-frame fingertip errors, collision flags and
   wrist poses out.
@@ -40,6 +41,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import motion_msg_to_sequence
 from hoi_ros.retarget import RetargetConfig, RetargetResult, SequenceRetargeter, get_robot
+from hoi_ros.retarget.human import hand_of
 from hoi_ros.srv import Retarget
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -165,7 +167,7 @@ class RetargetNode(Node):
         with self._solve_lock:
             rt = self._retargeter(robot)
             tic = time.perf_counter()
-            res = rt.retarget(seq.hand_joints, fps=seq.fps)
+            res = rt.retarget(hand_of(seq.hand_joints, seq.hand_sides, rt.config.hand), fps=seq.fps)
             return res, time.perf_counter() - tic
 
     # ----------------------------------------------------------------- service

@@ -42,6 +42,17 @@ def validate_keypoints(keypoints: np.ndarray, hand: str = "right") -> np.ndarray
     return kp
 
 
+def hand_of(hand_joints: np.ndarray, sides: tuple[str, ...] | list[str], hand: str = "right") -> np.ndarray:
+    """The ``[T, 21, 3]`` joints of ``hand`` from ``[T, 21 * len(sides), 3]`` hands in ``sides`` order
+    (``HOISequence.hand_joints`` / ``hand_sides``). Raises ``ValueError`` when that hand is absent."""
+    sides = list(sides)
+    if hand not in sides:
+        raise ValueError(f"hand_joints: the motion has no {hand} hand (its hands: {sides}); "
+                         f"the built-in robot hands are right hands")
+    k = sides.index(hand)
+    return np.asarray(hand_joints)[:, JOINTS_PER_HAND * k: JOINTS_PER_HAND * (k + 1)]
+
+
 def _normalize(v: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return np.where(n > _EPS, v / np.maximum(n, _EPS), fallback)

@@ -22,7 +22,7 @@ import numpy as np
 
 from hoi_ros.core.hand import BONES, FINGER_COLORS, JOINT_FINGER
 from hoi_ros.retarget.config import RetargetConfig
-from hoi_ros.retarget.human import to_palm_frame, validate_keypoints
+from hoi_ros.retarget.human import hand_of, to_palm_frame, validate_keypoints
 from hoi_ros.retarget.solver import RetargetResult, SequenceRetargeter
 
 _GREY = np.array([0.85, 0.85, 0.85, 1.0])
@@ -139,7 +139,7 @@ def load_keypoints(source: str) -> tuple[str, np.ndarray, float]:
     from hoi_ros.core.sequence import HOISequence
 
     seq = HOISequence.load(path, load_video=False)
-    return path.stem, seq.hand_joints, seq.fps
+    return path.stem, hand_of(seq.hand_joints, seq.hand_sides), seq.fps
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,7 +85,7 @@ def _tune_malloc() -> None:
 
     glibc serves blocks above its mmap threshold with fresh ``mmap`` pages, which page-fault on
     first touch and are unmapped on free, every iteration; its dynamic threshold adapts only
-    partly (measured: 20-25% of the solve time on the real-hand sequence). This sets the
+    partly (measured: 17-25% of the solve time on the real-hand sequence). This sets the
     thresholds to the values glibc's own dynamic scheme grows to at most (mmap 32 MB, trim 64 MB),
     once per process; a no-op where glibc's ``mallopt`` is unavailable.
     """

@@ -67,8 +67,9 @@ class RetargetResult:
 
 
 def _single_thread_blas() -> Any:
-    """One BLAS thread: the banded solve is memory-bound and multi-threaded OpenBLAS made it 10-100x
-    slower on the shared 2-core machine (measured: 3 ms vs 60-1600 ms for 621 frames x 16 joints)."""
+    """One BLAS thread: the many small products and the banded solve are slower multi-threaded on
+    the shared 2-core machine (measured: 0.34 s vs 2.2-12 s for the 621-frame real-hand sequence
+    with the Allegro-like hand)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl ships with the locked environment

@@ -165,6 +165,9 @@ class SViMoConfig:
     # Local diffusers CogVideoX-5B-I2V transformer folder to initialise G_θ from (weights.py);
     # None: random initialisation (seeded by ``seed``).
     pretrained: str | None = None
+    # Trained SViMo weights (safetensors, ``dit.*`` + ``vid.*``) the generator loads by default
+    # (the node's ``checkpoint`` parameter overrides it); None: ``pretrained`` or random weights.
+    checkpoint: str | None = None
     seed: int = 0
     dtype: str = "float32"
 
@@ -234,7 +237,11 @@ class SViMoConfig:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> SViMoConfig:
         """Read a YAML config. A top-level ``base: other.yaml`` (relative to this file) is read
-        first and this file's sections are merged over it, key by key."""
+        first and this file's sections are merged over it, key by key. A relative file path
+        (``checkpoint``, ``pretrained``, ``vae.path``, ``text.path``, ``text.tokenizer_path``) that
+        exists relative to the YAML file defining it is made absolute (so a config in
+        ``config/svimo/`` names shipped weights in ``models/`` the same way in the source tree and
+        in an installed ``share/hoi_ros``); other relative paths stay relative to the working folder."""
         return cls.from_dict(read_yaml_with_base(path))
 
     def to_yaml(self, path: str | os.PathLike) -> Path:
@@ -258,6 +265,21 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_PATH_KEYS = ((None, "checkpoint"), (None, "pretrained"), ("vae", "path"), ("text", "path"),
+              ("text", "tokenizer_path"))
+
+
+def _resolve_paths(data: dict[str, Any], folder: Path) -> None:
+    """Make the relative file paths of one YAML mapping absolute where they exist relative to ``folder``."""
+    for section, key in _PATH_KEYS:
+        holder = data if section is None else data.get(section)
+        if not isinstance(holder, dict) or not isinstance(holder.get(key), str):
+            continue
+        value = Path(holder[key]).expanduser()
+        if not value.is_absolute() and (folder / value).exists():
+            holder[key] = str((folder / value).resolve())
+
+
 def read_yaml_with_base(path: str | os.PathLike, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config mapping with its ``base:`` chain resolved (mappings merged recursively)."""
     file = Path(path).resolve()
@@ -268,6 +290,7 @@ def read_yaml_with_base(path: str | os.PathLike, _seen: tuple[Path, ...] = ()) -
     data = yaml.safe_load(file.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"config: {file} is not a mapping")
+    _resolve_paths(data, file.parent)
     base = data.pop("base", None)
     if base is None:
         return data

@@ -36,6 +36,7 @@ from hoi_ros.core.render import render_motion_video
 from hoi_ros.core.sequence import HOISequence
 
 DATA_KINDS = ("synthetic", "sim", "folder", "latents")
+POINT_LABELS = ("source", "halves")
 _TOOLS = ("red ball", "blue ball", "green ball", "yellow ball")
 _TARGETS = ("box", "tray", "plate")
 
@@ -58,12 +59,19 @@ class DataConfig:
     num_joints: int | None = None
     num_object_points: int | None = None
     only_successful: bool = True  # sim only: skip episodes whose task failed
+    # Tool/target labels of the K object points (colours of the rendered motion video, Alg. 1
+    # line 1): "source" keeps the data's (a single-object sim episode labels all K as tool);
+    # "halves" labels the first K/2 tool and the last K/2 target, the index split of App. B.2 that
+    # the sampler draws with (sampling.object_point_labels), so training and sampling render alike.
+    point_labels: str = "source"
     cache_in_memory: bool = True  # keep decoded samples (deterministic) instead of re-reading them
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in DATA_KINDS:
             raise ValueError(f"data.kind: expected one of {DATA_KINDS}, got {self.kind!r}")
+        if self.point_labels not in POINT_LABELS:
+            raise ValueError(f"data.point_labels: one of {POINT_LABELS}, got {self.point_labels!r}")
         if self.kind != "synthetic" and not self.path:
             raise ValueError(f"data.path: needed for data.kind={self.kind!r}")
         for name in ("num_samples", "num_frames", "height", "width", "num_object_points"):
@@ -263,6 +271,24 @@ class SimDataset(Dataset):
         }
 
 
+class HalvesLabels(Dataset):
+    """Relabels the K object points of every sample by index halves (``point_labels: halves``)."""
+
+    def __init__(self, inner: Dataset) -> None:
+        self.inner = inner
+
+    def __len__(self) -> int:
+        return len(self.inner)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        sample = dict(self.inner[i])
+        k = sample["labels"].shape[0]
+        labels = torch.zeros(k, dtype=sample["labels"].dtype)
+        labels[k // 2 :] = 1
+        sample["labels"] = labels
+        return sample
+
+
 class CachedDataset(Dataset):
     """Keeps every item of a deterministic dataset after its first read."""
 
@@ -291,6 +317,8 @@ def build_dataset(cfg: DataConfig, model_cfg: Any | None = None) -> Dataset:
         data = SequenceFolderDataset(cfg.path)
     else:
         data = LatentCacheDataset(cfg.path)
+    if cfg.point_labels == "halves" and cfg.kind != "latents":
+        data = HalvesLabels(data)
     return CachedDataset(data) if cfg.cache_in_memory else data
 
 

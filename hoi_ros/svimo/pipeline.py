@@ -75,6 +75,7 @@ class SViMoGenerator:
             self.dit = SViMoTransformer(cfg.dit)
             self.vid = VID(cfg.vid)
         self.weight_report: str | None = None
+        checkpoint = checkpoint or cfg.checkpoint
         if checkpoint:
             meta = load_checkpoint(checkpoint, {"dit": self.dit, "vid": self.vid})
             self.weights_trained = meta.get("trained", "true").lower() != "false"

@@ -23,20 +23,30 @@ def closest_points(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.ndarra
     return np.moveaxis(c1, 0, -1), np.moveaxis(c2, 0, -1)
 
 
+def _dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+
+
 def _closest_points_c(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`closest_points` on component-first arrays ``[3, ...]`` (fast sums over the first axis)."""
-    d1, d2, r = q1 - p1, q2 - p2, p1 - p2
+    d1, d2 = q1 - p1, q2 - p2
+    return _closest_points_dir(p1, d1, p2, d2, _dot(d1, d1), _dot(d2, d2))
 
-    def dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
 
-    a, e, f, c, b = dot(d1, d1), dot(d2, d2), dot(d2, r), dot(d1, r), dot(d1, d2)
+def _closest_points_dir(p1: np.ndarray, d1: np.ndarray, p2: np.ndarray, d2: np.ndarray, a: np.ndarray, e: np.ndarray,
+                        degenerate: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Closest points of segments ``p1 + s d1`` and ``p2 + t d2`` (``s, t`` in [0, 1]; component-first
+    arrays) given their squared lengths ``a`` and ``e``; ``degenerate=False`` when no segment is a point."""
+    r = p1 - p2
+    f, c, b = _dot(d2, r), _dot(d1, r), _dot(d1, d2)
     denom = a * e - b * b
     safe_a, safe_e = np.maximum(a, _EPS), np.maximum(e, _EPS)
     s = np.where(denom > _EPS, np.clip((b * f - c * e) / np.maximum(denom, _EPS), 0.0, 1.0), 0.0)
     t = (b * s + f) / safe_e
     s = np.where(t < 0.0, np.clip(-c / safe_a, 0.0, 1.0), np.where(t > 1.0, np.clip((b - c) / safe_a, 0.0, 1.0), s))
     t = np.clip(t, 0.0, 1.0)
+    if not degenerate:
+        return p1 + s * d1, p2 + t * d2
     # Degenerate segments (points).
     s = np.where(a <= _EPS, 0.0, s)
     t = np.where(a <= _EPS, np.clip(f / safe_e, 0.0, 1.0), t)
@@ -108,6 +118,16 @@ class CapsulePairs:
             np.array([caps[i].radius + caps[j].radius for i, j in pairs], dtype=np.float64),
         )
 
+    def __post_init__(self) -> None:
+        # Segments are rigid in their link: start point and direction [K, 3, 2] (the position column
+        # only for the start), squared lengths per pair.
+        start, end = self.cap_seg[..., 0], self.cap_seg[..., 1]
+        self._seg_dir = np.stack([start, end - start], axis=-1)
+        self._seg_pos = np.array([1.0, 0.0])
+        length2 = ((end - start) ** 2).sum(-1)
+        self._len2_a, self._len2_b = length2[self.pair_a], length2[self.pair_b]
+        self._degenerate = bool(len(length2) and length2.min() <= _EPS)
+
     def __len__(self) -> int:
         return len(self.radius)
 
@@ -122,10 +142,12 @@ class CapsulePairs:
     def distances(self, fk: FKResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Signed surface distances ``[T, C]`` (negative = penetration) and the closest points ``[T, C, 3]``
         on the two segments."""
-        ends = fk.rot[:, self.cap_link] @ self.cap_seg + fk.pos[:, self.cap_link, :, None]  # [T, K, 3, 2]
-        ends = np.ascontiguousarray(ends.transpose(2, 3, 0, 1))  # [3, 2, T, K]
-        ea, eb = ends[..., self.pair_a], ends[..., self.pair_b]  # [3, 2, T, C]
-        ca, cb = _closest_points_c(ea[:, 0], ea[:, 1], eb[:, 0], eb[:, 1])
+        # Start point and direction of every capsule axis, component first: [3, 2, T, K].
+        seg = fk.rot[:, self.cap_link] @ self._seg_dir + fk.pos[:, self.cap_link, :, None] * self._seg_pos
+        seg = np.ascontiguousarray(seg.transpose(2, 3, 0, 1))
+        sa, sb = seg[..., self.pair_a], seg[..., self.pair_b]  # [3, 2, T, C]
+        ca, cb = _closest_points_dir(sa[:, 0], sa[:, 1], sb[:, 0], sb[:, 1], self._len2_a, self._len2_b,
+                                     self._degenerate)
         diff = ca - cb
         dist = np.sqrt(diff[0] * diff[0] + diff[1] * diff[1] + diff[2] * diff[2]) - self.radius
         return dist, ca.transpose(1, 2, 0), cb.transpose(1, 2, 0)

@@ -25,20 +25,6 @@ def _skew(a: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class _Step:
-    """One joint of the chain, as :meth:`Kinematics.forward` applies it."""
-
-    parent: int
-    child: int
-    offset: list[tuple[int, float]]  # non-zero components of the joint origin (parent frame)
-    ro: np.ndarray | None  # origin rotation, None for the identity
-    rev: int = -1  # revolute index, -1 for fixed joints
-    coord: int = -1  # 0/1/2 when the axis is +-x/y/z
-    sign: float = 1.0
-    general: tuple[np.ndarray, ...] | None = None  # Rodrigues terms for any other axis
-
-
-@dataclass
 class FKResult:
     """World (robot base) poses of every link and the axes/origins of the revolute joints."""
 
@@ -79,33 +65,60 @@ class Kinematics:
             raise ValueError(f"{desc.name}: mimic joint limits leave no feasible range for an actuated joint")
         self.lower, self.upper = lower, upper
         rev_index = {j.name: r for r, j in enumerate(rev)}
-        self._steps = []
         seen = {desc.root}
+        # ancestors[L, r]: revolute joint r moves link L.
+        self.ancestors = np.zeros((len(self.link_names), len(rev)), dtype=bool)
         for j in desc.joints:
             if j.parent not in seen:
                 raise ValueError(f"{desc.name}: joint {j.name} comes before its parent link {j.parent}")
             seen.add(j.child)
+            child = self.link_index[j.child]
+            self.ancestors[child] = self.ancestors[self.link_index[j.parent]]
+            if j.type == "revolute":
+                self.ancestors[child, rev_index[j.name]] = True
+        # Batched forward kinematics (see :meth:`forward`): per joint its constant rotation terms and
+        # offset, the revolute index its angle comes from (R, a zero, for fixed joints), and the joints
+        # grouped by depth below the root.
+        nj, nr = len(desc.joints), len(rev)
+        self._rot0 = np.zeros((nj, 3, 3))
+        self._rot1 = np.zeros((nj, 3, 3))
+        self._rot2 = np.zeros((nj, 3, 3))
+        self._joint_rev = np.full(nj, nr, dtype=np.int64)
+        self._rev_child = np.zeros(nr, dtype=np.int64)
+        self._rev_axis = np.zeros((nr, 3))
+        depth = {desc.root: 0}
+        for i, j in enumerate(desc.joints):
             ro = rpy_to_matrix(j.rpy)
-            xyz = np.asarray(j.xyz, float)
-            step = _Step(self.link_index[j.parent], self.link_index[j.child],
-                         [(k, float(xyz[k])) for k in range(3) if xyz[k] != 0.0],
-                         None if np.allclose(ro, np.eye(3), atol=1e-15) else ro)
+            self._rot0[i] = ro
+            depth[j.child] = depth[j.parent] + 1
             if j.type == "revolute":
                 axis = np.asarray(j.axis, float) / np.linalg.norm(j.axis)
-                step.rev = rev_index[j.name]
-                coord = np.flatnonzero(np.abs(axis) > 1e-12)
-                if len(coord) == 1:  # a coordinate axis: rotate two columns (the common case)
-                    step.coord, step.sign = int(coord[0]), float(np.sign(axis[coord[0]]))
-                else:  # Rodrigues: R = ro (I + sin K + (1 - cos) K^2)
-                    k = _skew(axis)
-                    step.general = (ro, ro @ k, ro @ k @ k, ro @ axis)
-            self._steps.append(step)
-        # ancestors[L, r]: revolute joint r moves link L.
-        self.ancestors = np.zeros((len(self.link_names), len(rev)), dtype=bool)
-        for st in self._steps:
-            self.ancestors[st.child] = self.ancestors[st.parent]
-            if st.rev >= 0:
-                self.ancestors[st.child, st.rev] = True
+                k = _skew(axis)
+                self._rot1[i], self._rot2[i] = ro @ k, ro @ k @ k
+                r = rev_index[j.name]
+                self._joint_rev[i], self._rev_child[r], self._rev_axis[r] = r, self.link_index[j.child], axis
+        self._root = self.link_index[desc.root]
+        self._tf0, self._tf1, self._tf2 = (np.zeros((nj, 4, 4)) for _ in range(3))
+        self._tf0[:, :3, :3], self._tf1[:, :3, :3], self._tf2[:, :3, :3] = self._rot0, self._rot1, self._rot2
+        self._tf0[:, :3, 3] = np.array([j.xyz for j in desc.joints], dtype=np.float64).reshape(nj, 3)
+        self._tf0[:, 3, 3] = 1.0
+        varying = (self._tf1 != 0).reshape(nj, 16) | (self._tf2 != 0).reshape(nj, 16)
+        self._var_joint, self._var_entry = np.nonzero(varying)
+        self._var_flat = 16 * self._var_joint + self._var_entry
+        self._var_sin = self._tf1.reshape(nj, 16)[self._var_joint, self._var_entry]
+        self._var_cos = self._tf2.reshape(nj, 16)[self._var_joint, self._var_entry]
+        self._var_joint = self._joint_rev[self._var_joint]  # the revolute index of each varying entry
+        coord = [np.flatnonzero(np.abs(a) > 1e-12) for a in self._rev_axis]
+        self._axis_coord = self._axis_sign = None
+        if all(len(c) == 1 for c in coord):
+            self._axis_coord = np.array([int(c[0]) for c in coord], dtype=np.int64)
+            self._axis_sign = self._rev_axis[np.arange(nr), self._axis_coord]
+        self._levels = []
+        for d in sorted({depth[j.child] for j in desc.joints}):
+            idx = [i for i, j in enumerate(desc.joints) if depth[j.child] == d]
+            self._levels.append((np.array([self.link_index[desc.joints[i].parent] for i in idx], dtype=np.int64),
+                                 np.array([self.link_index[desc.joints[i].child] for i in idx], dtype=np.int64),
+                                 np.array(idx, dtype=np.int64), d == 1))
         self._identity_coupling = self.coupling.shape[0] == self.coupling.shape[1] and bool(
             np.allclose(self.coupling, np.eye(len(act))) and not self.coupling_offset.any())
 
@@ -121,48 +134,36 @@ class Kinematics:
         return np.clip(q, self.lower, self.upper)
 
     def forward(self, q: np.ndarray) -> FKResult:
-        """Poses of all links for ``q [T, n]`` (or ``[n]``, treated as one frame)."""
+        """Poses of all links for ``q [T, n]`` (or ``[n]``, treated as one frame).
+
+        One batched step per tree depth (every joint whose child is ``d`` joints below the root at
+        once), not one per joint: each joint's local rotation is ``A0 + sin(q) A1 + (1 - cos(q)) A2``
+        (Rodrigues, precomputed; fixed joints have ``A1 = A2 = 0``), so a whole sequence costs a few
+        dozen array operations whatever the hand.
+        """
         q = np.atleast_2d(np.asarray(q, np.float64))
         if q.shape[-1] != self.num_joints:
             raise ValueError(f"q: expected {self.num_joints} joint values, got shape {q.shape}")
-        qf = self.full(q)
         t = q.shape[0]
-        nl, nr = len(self.link_names), qf.shape[1]
-        rot = np.empty((t, nl, 3, 3))
-        pos = np.empty((t, nl, 3))
-        axes = np.empty((t, nr, 3))
-        origins = np.empty((t, nr, 3))
-        rot[:, 0] = np.eye(3)
-        pos[:, 0] = 0.0
-        sin, cos = np.sin(qf), np.cos(qf)
-        for st in self._steps:
-            rp = rot[:, st.parent]
-            p = pos[:, st.parent].copy()
-            for k, v in st.offset:
-                p += v * rp[:, :, k]
-            pos[:, st.child] = p
-            out = rot[:, st.child]
-            if st.rev < 0:
-                out[:] = rp if st.ro is None else rp @ st.ro
-                continue
-            r = st.rev
-            origins[:, r] = p
-            if st.general is not None:
-                ro, rok, rok2, ro_axis = st.general
-                s, c = sin[:, r, None, None], cos[:, r, None, None]
-                out[:] = rp @ (ro + s * rok + (1.0 - c) * rok2)
-                axes[:, r] = rp @ ro_axis
-                continue
-            m = rp if st.ro is None else rp @ st.ro
-            k = st.coord
-            i, j = (k + 1) % 3, (k + 2) % 3
-            s, c = st.sign * sin[:, r, None], cos[:, r, None]
-            mi, mj = m[:, :, i], m[:, :, j]
-            out[:, :, k] = m[:, :, k]
-            out[:, :, i] = c * mi + s * mj
-            out[:, :, j] = c * mj - s * mi
-            axes[:, r] = st.sign * m[:, :, k]
-        return FKResult(rot, pos, axes, origins)
+        qf = self.full(q)
+        # Local transforms [T, J, 4, 4]: rotation A0 + sin A1 + (1 - cos) A2, the joint offset, [0 0 0 1];
+        # only the entries that A1 or A2 touch vary.
+        local = np.empty((t, 16 * len(self._tf0)))
+        local[:] = self._tf0.reshape(-1)
+        j = self._var_joint
+        local[:, self._var_flat] += np.sin(qf)[:, j] * self._var_sin + (1.0 - np.cos(qf))[:, j] * self._var_cos
+        local = local.reshape(t, -1, 4, 4)
+        tf = np.empty((t, len(self.link_names), 4, 4))
+        tf[:, self._root] = np.eye(4)
+        for parents, children, joints, at_root in self._levels:
+            # The root's pose is the identity: its children's poses are their local transforms.
+            tf[:, children] = local[:, joints] if at_root else tf[:, parents] @ local[:, joints]
+        rot, pos = tf[..., :3, :3], tf[..., :3, 3]
+        if self._axis_coord is not None:  # coordinate axes: a column of the child's rotation
+            axes = np.swapaxes(rot[:, self._rev_child, :, self._axis_coord], 0, 1) * self._axis_sign[:, None]
+        else:
+            axes = np.einsum("trij,rj->tri", rot[:, self._rev_child], self._rev_axis)
+        return FKResult(rot, pos, axes, pos[:, self._rev_child])
 
     def link_positions(self, q: np.ndarray, links: list[str]) -> np.ndarray:
         """World positions ``[T, len(links), 3]`` of the named links."""

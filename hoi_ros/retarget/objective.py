@@ -43,14 +43,13 @@ class Problem:
     """The data of one solve: keypoint targets, pinch weights/vectors, smoothness diagonals."""
 
     targets: np.ndarray  # [T, K', 3] robot-sized targets of the keypoints with a position term
-    pinch_sw: np.ndarray  # [T, P, 1] square-root weights
-    pinch_v: np.ndarray  # [T, P, 3]
+    pinch_sw: np.ndarray  # [T, P] square-root weights
+    lin_target: np.ndarray  # [T, M, 3] what :attr:`Objective.lin_w` times the keypoints should give
     smooth: np.ndarray  # [3, T] diagonals of S
-    bone_v: np.ndarray  # [T, B, 3] robot bone vectors pointing like the human bones
 
     def rows(self, idx: np.ndarray) -> Problem:
         """The frames ``idx`` (for residuals and Jacobians; ``smooth`` stays whole)."""
-        return Problem(self.targets[idx], self.pinch_sw[idx], self.pinch_v[idx], self.smooth, self.bone_v[idx])
+        return Problem(self.targets[idx], self.pinch_sw[idx], self.lin_target[idx], self.smooth)
 
 
 @dataclass
@@ -63,22 +62,11 @@ class State:
     err: np.ndarray  # [T, K', 3] errors of the keypoints with a position term
     scale: np.ndarray  # [T, K'] Huber residual scale s(d)
     dscale: np.ndarray  # [T, K'] s'(d) / d
-    coll_active: np.ndarray | None = None  # [T, C] pairs within reach of the penalty
+    coll_x: np.ndarray | None = None  # [T, C] (margin - distance) / softness of every pair
     coll_a: np.ndarray | None = None  # [T, C, 3] closest points on the capsule axes
     coll_b: np.ndarray | None = None
-    coll_slope: np.ndarray | None = None  # [T, C] d residual / d (-distance)
 
-    _FIELDS = ("pos", "axes", "origins", "err", "scale", "dscale", "coll_active", "coll_a", "coll_b", "coll_slope")
-
-    def take(self, keep: np.ndarray, other: State) -> State:
-        """Frame-wise choice: this state where ``keep [T]``, else ``other``."""
-
-        def pick(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-            if a is None or b is None:
-                return None
-            return np.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
-
-        return State(*(pick(getattr(self, k), getattr(other, k)) for k in self._FIELDS))
+    _FIELDS = ("pos", "axes", "origins", "err", "scale", "dscale", "coll_x", "coll_a", "coll_b")
 
     def rows(self, idx: np.ndarray) -> State:
         """The frames ``idx`` (a copy)."""
@@ -124,69 +112,95 @@ class Objective:
         pinch = [(thumb[0], i) for i in range(len(self.tip_human)) if thumb and i != thumb[0]]
         self.pinch_a = np.array([p[0] for p in pinch], dtype=np.int64)
         self.pinch_b = np.array([p[1] for p in pinch], dtype=np.int64)
+        self.use_pinch = len(pinch) > 0 and config.pinch_weight > 0  # rows of weight 0 are left out
         # Pairs that can come within reach of the penalty (parallel fingers that never meet are left out).
         self.pairs = CapsulePairs.of(kin, reach=config.collision_margin + _SOFT_RANGE * config.collision_softness)
         self.all_pairs = CapsulePairs.of(kin)  # for reports
         self.use_collision = len(self.pairs) > 0 and config.collision_weight > 0
-        # Revolute joints moving each pair's two links, padded with the index R (a zero column).
-        nr = kin.ancestors.shape[1]
-
-        def movers(links: np.ndarray) -> np.ndarray:
-            lists = [np.flatnonzero(kin.ancestors[link]) for link in links]
-            width = max([len(x) for x in lists] + [1])
-            padded = [np.r_[x, [nr] * (width - len(x))] for x in lists]
-            return np.array(padded, dtype=np.int64).reshape(len(lists), width)
-
-        self.pair_joints_a = movers(self.pairs.link_a)
-        self.pair_joints_b = movers(self.pairs.link_b)
         self.coll_sw = float(np.sqrt(config.collision_weight))
+        # Revolute joints moving each pair's two capsules ([C, R] 0/1), for the collision rows.
+        self.pair_moves_a = kin.ancestors[self.pairs.link_a].astype(np.float64)
+        self.pair_moves_b = kin.ancestors[self.pairs.link_b].astype(np.float64)
+        # The keypoint, bone and pinch residuals are linear in the keypoint positions: rows of
+        # ``lin_w [M, K]`` times the positions ``[K, 3]`` (each row a 3-vector), minus a target.
+        npos, nbone = len(self.pos_kp), (len(self.bone_a) if self.bone_sw else 0)
+        npinch = len(self.pinch_a) if self.use_pinch else 0
+        w = np.zeros((npos + nbone + npinch, len(self.kp_links)))
+        w[np.arange(npos), self.pos_kp] = self.kp_sw[0, :, 0]
+        w[npos + np.arange(nbone), self.bone_b[:nbone]] = self.bone_sw
+        w[npos + np.arange(nbone), self.bone_a[:nbone]] = -self.bone_sw
+        w[npos + nbone + np.arange(npinch), self.tip_in_kp[self.pinch_a[:npinch]]] = 1.0
+        w[npos + nbone + np.arange(npinch), self.tip_in_kp[self.pinch_b[:npinch]]] = -1.0
+        self.lin_w, self.n_pos, self.n_bone, self.n_pinch = w, npos, nbone, npinch
+        self.n_lin = 3 * len(w)  # residual rows before the collision rows
+        self._groups_and_row_counts()
 
-    def _collision_rows(self, state: State, ft: np.ndarray, fc: np.ndarray) -> np.ndarray:
-        """Jacobian rows ``[P, n]`` of the collision residuals of pairs ``fc`` in frames ``ft``.
+    def _groups_and_row_counts(self) -> None:
+        """Joint groups (``groups``: lists of actuated joints, ``group_of [n]``) and, per residual row,
+        the number of groups its Jacobian touches (``row_groups [m]``).
 
-        ``d dist / dq_r = n . (a_r x (p_a - o_r))`` for joints moving capsule a, minus the same
-        for b (``n`` the unit vector from b's closest point to a's); only those joints are touched.
+        Two actuated joints are in one group when some link moves with both (a finger's joints; a
+        joint moving several fingers joins them). Keypoint and bone rows stay inside a group; pinch and
+        collision rows touch two fingers. The solver's Gauss-Newton matrix keeps only the blocks
+        within groups, with each row counted ``row_groups`` times (a majorant of ``J'J``, see
+        :meth:`hoi_ros.retarget.solver.SequenceRetargeter._solve`).
         """
         kin = self.kin
-        pa, pb = state.coll_a[ft, fc], state.coll_b[ft, fc]
-        normal = (pa - pb) / np.maximum(np.linalg.norm(pa - pb, axis=-1, keepdims=True), 1e-9)
-        axes, origins = _pad_zero(state.axes), _pad_zero(state.origins)
-        nr = axes.shape[1] - 1
-        rows = np.zeros((len(ft), nr + 1))
-        p = np.arange(len(ft))[:, None]
-        for joints, point, sign in ((self.pair_joints_a[fc], pa, 1.0), (self.pair_joints_b[fc], pb, -1.0)):
-            ax, lever = axes[ft[:, None], joints], point[:, None, :] - origins[ft[:, None], joints]  # [P, J, 3]
-            # (a x l) . n = l . (n x a)
-            nrm = normal[:, None, :]
-            nxa = (nrm[..., 1] * ax[..., 2] - nrm[..., 2] * ax[..., 1],
-                   nrm[..., 2] * ax[..., 0] - nrm[..., 0] * ax[..., 2],
-                   nrm[..., 0] * ax[..., 1] - nrm[..., 1] * ax[..., 0])
-            rows[p, joints] = sign * (lever[..., 0] * nxa[0] + lever[..., 1] * nxa[1] + lever[..., 2] * nxa[2])
-        rows = rows[:, :nr]
-        if not kin._identity_coupling:
-            rows = rows @ kin.coupling
-        # residual = sqrt(w) s softplus((margin - d) / s): d residual / d d = -slope
-        return -state.coll_slope[ft, fc, None] * rows
+        n = kin.num_joints
+        moves = (kin.ancestors.astype(np.float64) @ (np.abs(kin.coupling) > 0)) > 0  # [L, n] joint a moves link L
+        parent = list(range(n))
+
+        def find(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for row in moves:
+            joints = np.flatnonzero(row)
+            for a in joints[1:]:
+                parent[find(int(a))] = find(int(joints[0]))
+        roots = sorted({find(a) for a in range(n)})
+        self.group_of = np.array([roots.index(find(a)) for a in range(n)], dtype=np.int64)
+        self.groups = [np.flatnonzero(self.group_of == g) for g in range(len(roots))]
+
+        def count(*links: np.ndarray) -> np.ndarray:
+            touched = np.zeros((len(links[0]), len(roots)), dtype=bool)
+            for link in links:
+                for i, lk in enumerate(link):
+                    touched[i, self.group_of[moves[lk]]] = True
+            return np.maximum(touched.sum(axis=1), 1)
+
+        kp = self.kp_links
+        parts = [np.repeat(count(kp[self.pos_kp]), 3)]
+        if self.bone_sw:
+            parts.append(np.repeat(count(kp[self.bone_a], kp[self.bone_b]), 3))
+        if self.use_pinch:
+            tips = kp[self.tip_in_kp]
+            parts.append(np.repeat(count(tips[self.pinch_a], tips[self.pinch_b]), 3))
+        if self.use_collision:
+            parts.append(count(self.pairs.link_a, self.pairs.link_b))
+        self.row_groups = np.concatenate(parts).astype(np.float64)
 
     # ------------------------------------------------------------------ data
     def problem(self, local: np.ndarray, scale: float, time_step: float = 1.0) -> Problem:
         """Targets of palm-frame human keypoints ``local [T, 21, 3]``; ``time_step`` frames per sample."""
         cfg = self.config
         t = local.shape[0]
-        npinch = len(self.pinch_a)
-        pinch_w = np.zeros((t, npinch))
-        pinch_v = np.zeros((t, npinch, 3))
-        for k in range(npinch):
-            v = local[:, self.tip_human[self.pinch_a[k]]] - local[:, self.tip_human[self.pinch_b[k]]]
+        targets = local[:, self.kp_human[self.pos_kp]] * scale
+        parts = [targets * self.kp_sw]
+        if self.n_bone:
+            hb = local[:, self.kp_human[self.bone_b]] - local[:, self.kp_human[self.bone_a]]
+            hn = np.linalg.norm(hb, axis=-1, keepdims=True)
+            parts.append(self.bone_sw * np.where(hn > 1e-9, hb / np.maximum(hn, 1e-9), 0.0) * self.bone_len[:, None])
+        pinch_sw = np.zeros((t, self.n_pinch))
+        if self.n_pinch:
+            v = local[:, self.tip_human[self.pinch_a]] - local[:, self.tip_human[self.pinch_b]]
             d = np.linalg.norm(v, axis=-1)
             ramp = np.clip((cfg.pinch_far - d) / (cfg.pinch_far - cfg.pinch_near), 0.0, 1.0)
-            pinch_w[:, k] = cfg.pinch_weight * ramp
-            pinch_v[:, k] = v / np.maximum(d, 1e-9)[:, None] * cfg.pinch_gap
-        hb = local[:, self.kp_human[self.bone_b]] - local[:, self.kp_human[self.bone_a]]
-        hn = np.linalg.norm(hb, axis=-1, keepdims=True)
-        bone_v = np.where(hn > 1e-9, hb / np.maximum(hn, 1e-9), 0.0) * self.bone_len[:, None]
-        return Problem(local[:, self.kp_human[self.pos_kp]] * scale, np.sqrt(pinch_w)[..., None], pinch_v,
-                       self.smooth_matrix(t, time_step), bone_v)
+            pinch_sw = np.sqrt(cfg.pinch_weight * ramp)
+            parts.append(v / np.maximum(d, 1e-9)[..., None] * cfg.pinch_gap)
+        return Problem(targets, pinch_sw, np.concatenate(parts, axis=1), self.smooth_matrix(t, time_step))
 
     def smooth_matrix(self, t: int, time_step: float = 1.0) -> np.ndarray:
         """Diagonals of ``S = w_acc D2'D2 + w_vel D1'D1`` as ``[3, T]`` (offsets 0, 1, 2; ``S[i, i+k]``
@@ -226,60 +240,82 @@ class Objective:
         pk = fk.pos[:, self.kp_links]
         err = pk[:, self.pos_kp] - prob.targets  # [T, K', 3]
         scale, dscale = _huber_scale(np.sqrt((err * err).sum(-1)), cfg.huber_delta)
-        res = [(err * (scale[..., None] * self.kp_sw)).reshape(t, -1)]
-        if self.bone_sw:
-            res.append((self.bone_sw * (pk[:, self.bone_b] - pk[:, self.bone_a] - prob.bone_v)).reshape(t, -1))
-        if len(self.pinch_a):
-            tips = pk[:, self.tip_in_kp]
-            res.append((prob.pinch_sw * (tips[:, self.pinch_a] - tips[:, self.pinch_b] - prob.pinch_v)).reshape(t, -1))
+        lin = np.matmul(self.lin_w, pk) - prob.lin_target  # [T, M, 3]
+        lin[:, : self.n_pos] *= scale[..., None]
+        if self.n_pinch:
+            lin[:, self.n_pos + self.n_bone:] *= prob.pinch_sw[..., None]
         state = State(pk, fk.axes, fk.origins, err, scale, dscale)
-        if self.use_collision:
-            dist, ca, cb = self.pairs.distances(fk)
-            soft = cfg.collision_softness
-            x = (cfg.collision_margin - dist) / soft
-            res.append(self.coll_sw * soft * np.logaddexp(0.0, x))
-            state.coll_active, state.coll_a, state.coll_b = x > -_SOFT_RANGE, ca, cb
-            state.coll_slope = self.coll_sw * expit(x)
-        return np.concatenate(res, axis=1), state
+        if not self.use_collision:
+            return lin.reshape(t, -1), state
+        dist, state.coll_a, state.coll_b = self.pairs.distances(fk)
+        soft = cfg.collision_softness
+        state.coll_x = x = (cfg.collision_margin - dist) / soft
+        return np.concatenate([lin.reshape(t, -1), self.coll_sw * soft * np.logaddexp(0.0, x)], axis=1), state
 
-    def jacobian(self, state: State, prob: Problem) -> np.ndarray:
-        """Jacobians ``[T, m, n]`` of :meth:`residuals` (rows in the same order)."""
+    def near_pairs(self, state: State) -> np.ndarray:
+        """Collision pairs within reach of the penalty (``margin + 6 softness``) in some frame of ``state``."""
+        if not self.use_collision:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero((state.coll_x > -_SOFT_RANGE).any(axis=0))
+
+    def jacobian(self, state: State, prob: Problem, near: np.ndarray | None = None) -> np.ndarray:
+        """Jacobians ``[T, m', n]`` of :meth:`residuals`: the keypoint, bone and pinch rows, then the
+        collision rows of the pairs ``near`` (default: all; the others' rows are zero where a pair is
+        beyond ``margin + 6 softness``, slope below e^-6)."""
         kin = self.kin
-        t, nk, n = state.pos.shape[0], len(self.pos_kp), kin.num_joints
+        t, nk, n = state.pos.shape[0], len(self.kp_links), kin.num_joints
         jkp = kin.point_jacobian(state, self.kp_links, state.pos)  # [T, K, 3, n]
-        nb, npinch = (len(self.bone_a) if self.bone_sw else 0), len(self.pinch_a)
-        ncoll = len(self.pairs) if self.use_collision else 0
-        jac = np.empty((t, 3 * (nk + nb + npinch) + ncoll, n))
+        lin = np.matmul(self.lin_w, jkp.reshape(t, nk, 3 * n)).reshape(t, -1, 3, n)
         # Keypoints, Huber: d(s(|e|) e) = s de + (s'/|e|) e (e . de); the second term only beyond delta.
-        jr = jac[:, : 3 * nk].reshape(t, nk, 3, n)
-        jpos = jkp[:, self.pos_kp]
-        np.multiply(jpos, (state.scale[..., None] * self.kp_sw)[..., None], out=jr)
+        jr = lin[:, : self.n_pos]
+        jr *= state.scale[..., None, None]
         ft, fk = np.nonzero(state.dscale)
         if len(ft):
             e = state.err[ft, fk]  # [F, 3]
-            ej = np.einsum("fc,fcn->fn", e, jpos[ft, fk])
+            ej = np.einsum("fc,fcn->fn", e, jkp[ft, self.pos_kp[fk]])
             jr[ft, fk] += (state.dscale[ft, fk, None] * self.kp_sw[0, fk] * e)[..., None] * ej[:, None, :]
-        row = 3 * nk
-        if nb:
-            jac[:, row: row + 3 * nb] = (self.bone_sw * (jkp[:, self.bone_b] - jkp[:, self.bone_a])).reshape(t, -1, n)
-            row += 3 * nb
-        if npinch:
-            jt = jkp[:, self.tip_in_kp]
-            jac[:, row: row + 3 * npinch] = (prob.pinch_sw[..., None] * (jt[:, self.pinch_a] - jt[:, self.pinch_b])
-                                             ).reshape(t, -1, n)
-            row += 3 * npinch
-        if ncoll:
-            jc = jac[:, row:]
-            jc[:] = 0.0
-            ft, fc = np.nonzero(state.coll_active)
-            if len(ft):
-                jc[ft, fc] = self._collision_rows(state, ft, fc)
-        return jac
+        if self.n_pinch:
+            lin[:, self.n_pos + self.n_bone:] *= prob.pinch_sw[..., None, None]
+        lin = lin.reshape(t, -1, n)
+        if not self.use_collision:
+            return lin
+        if near is None:
+            near = np.arange(len(self.pairs))
+        if not len(near):
+            return lin
+        return np.concatenate([lin, self._collision_rows(state, near)], axis=1)
+
+    def _collision_rows(self, state: State, near: np.ndarray) -> np.ndarray:
+        """Jacobian rows ``[T, C', n]`` of the collision residuals of the pairs ``near``.
+
+        ``d dist / dq_r = n . (a_r x (p_a - o_r)) = [a_r, a_r x o_r] . [p_a x n, -n]`` for joints
+        moving capsule a, minus the same for b (``n`` the unit vector from b's closest point to a's):
+        one small matrix product per side for all frames, pairs and joints.
+        """
+        x = state.coll_x[:, near]
+        pa, pb = state.coll_a[:, near], state.coll_b[:, near]
+        nrm = pa - pb
+        nrm /= np.maximum(np.sqrt((nrm * nrm).sum(-1, keepdims=True)), 1e-9)
+        ax, org = state.axes, state.origins
+        screw = np.concatenate([ax, _cross(ax, org)], axis=-1)  # [T, R, 6]
+        screw_t = np.swapaxes(screw, 1, 2)
+        va = np.concatenate([_cross(pa, nrm), -nrm], axis=-1)  # [T, C', 6]
+        vb = np.concatenate([_cross(pb, nrm), -nrm], axis=-1)
+        rows = (va @ screw_t) * self.pair_moves_a[near] - (vb @ screw_t) * self.pair_moves_b[near]  # [T, C', R]
+        if not self.kin._identity_coupling:
+            rows = rows @ self.kin.coupling
+        # residual = sqrt(w) s softplus(x), x = (margin - d) / s: d residual / d d = -sqrt(w) expit(x)
+        slope = np.where(x > -_SOFT_RANGE, self.coll_sw * expit(x), 0.0)
+        return rows * -slope[..., None]
 
 
-def _pad_zero(a: np.ndarray) -> np.ndarray:
-    """``a [T, R, 3]`` with a zero entry appended along R (the padding index of joint lists)."""
-    return np.concatenate([a, np.zeros(a.shape[:1] + (1,) + a.shape[2:])], axis=1)
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a x b`` over the last axis (size 3), for small broadcast arrays (faster than ``np.cross``)."""
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    out[..., 0] = a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1]
+    out[..., 1] = a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2]
+    out[..., 2] = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    return out
 
 
 def _huber_scale(d: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:

@@ -195,8 +195,17 @@ class SequenceRetargeter:
                 iterations += it
             else:
                 q = _interp(q, prev, np.arange(t))
-        q, it, cost = self._solve(q, self.objective.problem(local, scale), cfg.max_iters)
-        return self._result(q, local, wrist, scale, fps, iterations + it, cost, warnings)
+        prob = self.objective.problem(local, scale)
+        q, it, cost = self._solve(q, prob, cfg.max_iters)
+        iterations += it
+        report = self.evaluate(q, local, scale)
+        if self.objective.use_collision and report[1].any():
+            # Frames still penetrating beyond the tolerance (the penalty is soft and the iterations
+            # capped): more iterations on those frames and their neighbours only.
+            q, it, cost = self._solve(q, prob, cfg.max_iters, active=_dilate(report[1], 2))
+            iterations += it
+            report = self.evaluate(q, local, scale)
+        return self._result(q, wrist, scale, fps, iterations, cost, warnings, report)
 
     def _multistart(self, local: np.ndarray, scale: float) -> tuple[np.ndarray, int]:
         """Per-frame solves (no smoothness) from each of ``config.seeds`` (fractions of every joint's
@@ -218,7 +227,8 @@ class SequenceRetargeter:
         return float(f.sum()) + 0.5 * float((q * Objective.smooth_apply(diags, q)).sum()
                                             + self.config.rest_weight * (d * d).sum())
 
-    def _solve(self, q: np.ndarray, prob: Problem, max_iters: int) -> tuple[np.ndarray, int, float]:
+    def _solve(self, q: np.ndarray, prob: Problem, max_iters: int,
+               active: np.ndarray | None = None) -> tuple[np.ndarray, int, float]:
         """Bounded Levenberg-Marquardt on the whole sequence; returns (q, iterations, cost).
 
         The frames are coupled only through the (quadratic, exactly modelled) smoothness and rest
@@ -236,22 +246,19 @@ class SequenceRetargeter:
         """
         cfg, kin, obj = self.config, self.kin, self.objective
         t, n = q.shape
-        u = 2 * n  # half bandwidth: the acceleration term couples frames two apart
-        iu, ju = np.triu_indices(n)
-        lower_f, upper_f = np.tile(kin.lower, t), np.tile(kin.upper, t)
-        # Row of every band entry ab[k, j] (= H[j - u + k, j]), clipped where it falls outside.
-        band_rows = np.clip(np.arange(t * n)[None, :] - u + np.arange(u + 1)[:, None], 0, t * n - 1)
+        lay = _Layout(obj.groups, t)
+        kd, vidx = lay.kd, lay.vidx
+        lower_f, upper_f = np.empty(t * n), np.empty(t * n)
+        lower_f[vidx], upper_f[vidx] = kin.lower, kin.upper
         diags = prob.smooth
-        smooth_bands = np.zeros((u + 1, t * n))
-        for k in range(3):
-            if k * n <= u and k < t:
-                smooth_bands[u - k * n, k * n:] = np.repeat(diags[k, : t - k], n)
-        smooth_bands[u] += cfg.rest_weight
+        smooth_bands = lay.smooth_bands(diags, cfg.rest_weight)
+        row_groups = obj.row_groups if (obj.row_groups > 1).any() else None
         r, state = obj.residuals(q, prob)
         f = 0.5 * (r * r).sum(axis=1)
         cost = self._cost(f, q, diags)
         lam, nu = np.full(t, 1e-2), np.full(t, 2.0)
-        active = np.ones(t, dtype=bool)
+        active = np.ones(t, dtype=bool) if active is None else active.copy()
+        lam_f = np.empty(t * n)
         slow = 0  # consecutive iterations whose relative decrease was below the tolerance
         it = 0
         iterator = range(max_iters)
@@ -261,45 +268,56 @@ class SequenceRetargeter:
             iterator = tqdm(iterator, desc=f"retarget {self.desc.name} ({t} frames)", unit="it")
         for it in iterator:  # noqa: B007
             act = np.flatnonzero(active)
-            prob_a = prob.rows(act)
-            jac = obj.jacobian(state.rows(act), prob_a)  # [A, m, n]
+            whole = len(act) == t
+            state_a, prob_a = (state, prob) if whole else (state.rows(act), prob.rows(act))
+            # Collision rows only for the pairs within reach somewhere (the others' rows are zero).
+            near = obj.near_pairs(state_a)
+            jac = obj.jacobian(state_a, prob_a, near)  # [A, m', n]
+            if obj.use_collision:
+                sel = np.r_[np.arange(obj.n_lin), obj.n_lin + near]
+                r_a = r[np.ix_(act, sel)]
+            else:
+                sel, r_a = slice(None), (r if whole else r[act])
             jt = np.swapaxes(jac, 1, 2)
-            r_a = r[act]
             sq = Objective.smooth_apply(diags, q) + cfg.rest_weight * (q - self.rest)
             g = sq.copy()
             g[act] += (jt @ r_a[..., None])[..., 0]
+            jtj = jt @ (jac if row_groups is None else row_groups[sel, None] * jac)
             ab = smooth_bands.copy()
-            ab[u + iu - ju, (act[:, None] * n + ju[None, :])] += (jt @ jac)[:, iu, ju]
+            ab[lay.pair_band, vidx[act][:, lay.pair_b]] += jtj[:, lay.pair_a, lay.pair_b]
             # Projected Newton: joints at a bound whose gradient points outwards, and every joint
             # of an inactive frame, are held; their rows and columns leave the system.
-            gf, qf = g.reshape(-1), q.reshape(-1)
+            gf, qf = np.empty(t * n), np.empty(t * n)
+            gf[vidx], qf[vidx] = g, q
             held = ((qf <= lower_f + 1e-9) & (gf > 0)) | ((qf >= upper_f - 1e-9) & (gf < 0))
-            held |= np.repeat(~active, n)
+            if not whole:
+                held[vidx[~active]] = True
             free = (~held).astype(np.float64)
-            ab *= free[None, :] * free[band_rows]
-            ab[u, held] = 1.0
-            gf = np.where(held, 0.0, gf)
-            base_diag = ab[u].copy()
+            ab *= free[None, :] * free[lay.band_rows]
+            ab[kd, held] = 1.0
+            gf[held] = 0.0
+            base_diag = ab[kd].copy()
+            f_sel = 0.5 * (r_a * r_a).sum(axis=1)
             accepted = False
             for _ in range(10):
-                ab[u] = base_diag * (1.0 + np.repeat(lam, n)) + 1e-12
-                step = solveh_banded(ab, -gf, check_finite=False, overwrite_ab=False).reshape(t, n)
+                lam_f[vidx] = lam[:, None]
+                ab[kd] = base_diag * (1.0 + lam_f) + 1e-12
+                step = solveh_banded(ab, -gf, check_finite=False, overwrite_ab=False)[vidx]
                 q_new = kin.clip(q + step)
                 d = q_new - q
-                r_new, state_new = obj.residuals(q_new[act], prob_a)
+                r_new, state_new = obj.residuals(q_new if whole else q_new[act], prob_a)
                 f_new = 0.5 * (r_new * r_new).sum(axis=1)
-                model = r_a + (jac @ d[act, :, None])[..., 0]
+                model = r_a + (jac @ (d if whole else d[act])[..., None])[..., 0]
                 # Each frame's share of the quadratic terms' change: d_t . (S q + w (q - rest) + (S d + w d) / 2)_t.
                 quad = (d * (sq + 0.5 * (Objective.smooth_apply(diags, d) + cfg.rest_weight * d))).sum(axis=1)[act]
                 actual = f_new - f[act] + quad
-                predicted = 0.5 * (model * model).sum(axis=1) - f[act] + quad
+                # Rows without a Jacobian row (far collision pairs) are constant in the model.
+                predicted = 0.5 * (model * model).sum(axis=1) - f_sel + quad
                 worse = actual > 0
                 if worse.any():  # those frames keep their joints (and residuals) this iteration
                     d[act[worse]] = 0.0
-                    keep = ~worse
-                    r_new = np.where(keep[:, None], r_new, r_a)
-                    f_new = np.where(keep, f_new, f[act])
-                    state_new = state_new.take(keep, state.rows(act))
+                    r_new[worse] = r[act[worse]]
+                    f_new[worse] = f[act[worse]]
                 f_try = f.copy()
                 f_try[act] = f_new
                 cost_new = self._cost(f_try, q + d, diags)
@@ -316,8 +334,13 @@ class SequenceRetargeter:
                 break
             rel = (cost - cost_new) / max(cost, 1e-30)
             q = q + d
-            r[act], f, cost = r_new, f_try, cost_new
-            state.put(act, state_new)
+            f, cost = f_try, cost_new
+            if whole and not worse.any():
+                r, state = r_new, state_new
+            else:
+                moved = np.flatnonzero(~worse)
+                r[act[moved]] = r_new[moved]
+                state.put(act[moved], state_new.rows(moved))
             busy = np.zeros(t, dtype=bool)
             busy[act[worse]] = True
             busy |= np.abs(d).max(axis=1) > cfg.settle_step
@@ -351,15 +374,60 @@ class SequenceRetargeter:
             dist = np.full(qpos.shape[0], np.inf)
         return err, dist < -self.config.collision_tolerance, dist
 
-    def _result(self, q: np.ndarray, local: np.ndarray, wrist: np.ndarray, scale: float, fps: float,
-                iterations: int, cost: float, warnings: list[str]) -> RetargetResult:
-        err, coll, dist = self.evaluate(q, local, scale)
+    def _result(self, q: np.ndarray, wrist: np.ndarray, scale: float, fps: float, iterations: int, cost: float,
+                warnings: list[str], report: tuple[np.ndarray, np.ndarray, np.ndarray]) -> RetargetResult:
+        err, coll, dist = report
         return RetargetResult(
             robot=self.desc.name, joint_names=list(self.kin.joint_names), qpos=q,
             full_joint_names=list(self.kin.full_joint_names), full_qpos=self.kin.full(q), fps=float(fps),
             scale=float(scale), wrist_pose=wrist, fingertip_links=list(self.tip_links), fingertip_error=err,
             collision=coll, min_distance=dist, iterations=int(iterations), cost=float(cost), warnings=warnings,
         )
+
+
+class _Layout:
+    """Variable order and band structure of the Gauss-Newton system of ``t`` frames.
+
+    The solver keeps only the blocks of ``J'J`` within joint groups (fingers, see
+    :meth:`Objective._groups_and_row_counts`), so the system splits into one banded system per
+    group; ordered group by group (frames, then the group's joints), it is one banded matrix of
+    half bandwidth ``2 x`` the largest group's joint count (the acceleration term couples a frame
+    with the next two) instead of ``2 n``.
+    """
+
+    def __init__(self, groups: list[np.ndarray], t: int) -> None:
+        n = sum(len(g) for g in groups)
+        self.kd = kd = 2 * max(len(g) for g in groups)
+        self.vidx = np.empty((t, n), dtype=np.int64)  # position of (frame, joint) in the system
+        self.width = np.empty(n, dtype=np.int64)  # joints in each joint's group
+        pa, pb, band = [], [], []
+        off = 0
+        for g in groups:
+            w = len(g)
+            self.vidx[:, g] = off + np.arange(t)[:, None] * w + np.arange(w)[None, :]
+            self.width[g] = w
+            for i in range(w):
+                for j in range(i, w):
+                    pa.append(g[i])
+                    pb.append(g[j])
+                    band.append(kd + i - j)
+            off += t * w
+        self.pair_a, self.pair_b = np.array(pa, dtype=np.int64), np.array(pb, dtype=np.int64)
+        self.pair_band = np.array(band, dtype=np.int64)
+        size = t * n
+        # Row of every band entry ab[k, j] (= H[j - kd + k, j]), clipped where it falls outside.
+        self.band_rows = np.clip(np.arange(size)[None, :] - kd + np.arange(kd + 1)[:, None], 0, size - 1)
+        self.t, self.n = t, n
+
+    def smooth_bands(self, diags: np.ndarray, rest_weight: float) -> np.ndarray:
+        """The band of the smoothness and rest terms (``diags``: :meth:`Objective.smooth_matrix`)."""
+        t, kd, vidx = self.t, self.kd, self.vidx
+        ab = np.zeros((kd + 1, t * self.n))
+        ab[kd, vidx] = diags[0][:, None] + rest_weight
+        for k in (1, 2):
+            if k < t:
+                ab[kd - k * self.width[None, :], vidx[k:]] = diags[k, : t - k, None]
+        return ab
 
 
 def _interp(q: np.ndarray, frames: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import pytest
 
 from hoi_ros.core.synthetic import reach_grasp_lift
 from hoi_ros.retarget import Kinematics, RetargetConfig, SequenceRetargeter, get_robot, retarget_sequence
+from hoi_ros.retarget.human import to_palm_frame
 
 REAL_HAND = Path("/work/shared/data/real_hand/human_joint_right.npz")
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "retarget" / "default.yaml"
@@ -189,3 +190,34 @@ def test_config_yaml_unknown_field(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['tip_weigth'\]"):
         RetargetConfig.from_yaml(tmp_path / "c.yaml")
     assert RetargetConfig.from_yaml(CONFIG).robot == "allegro"
+
+
+@pytest.mark.parametrize("robot", ["allegro", "inspire"])
+def test_objective_jacobian_matches_finite_differences(robot: str, real_hand: np.ndarray) -> None:
+    """Keypoint (Huber beyond delta), bone, pinch and collision rows against central differences."""
+    config = RetargetConfig(pinch_weight=0.5, pinch_near=0.05, pinch_far=0.2, huber_delta=0.005,
+                            collision_softness=0.002)
+    rt = SequenceRetargeter(robot, config)
+    kin, obj = rt.kin, rt.objective
+    local, _ = to_palm_frame(np.asarray(real_hand[:40:4], np.float64))
+    prob = obj.problem(local, 1.3)
+    q = np.random.default_rng(2).uniform(kin.lower + 0.05, kin.upper - 0.05, size=(len(local), kin.num_joints))
+    r, state = obj.residuals(q, prob)
+    jac = obj.jacobian(state, prob)
+    assert jac.shape == (len(q), r.shape[1], kin.num_joints)
+    assert (state.dscale != 0).any() and (prob.pinch_sw > 0).any()  # Huber beyond delta, pinch on
+    assert (state.coll_x > -6.0).any() if obj.use_collision else True
+    eps = 1e-6
+    num = np.empty_like(jac)
+    for j in range(kin.num_joints):
+        dq = np.zeros(kin.num_joints)
+        dq[j] = eps
+        num[..., j] = (obj.residuals(q + dq, prob)[0] - obj.residuals(q - dq, prob)[0]) / (2 * eps)
+    # Collision rows of pairs beyond margin + 6 softness are left at zero (slope below e^-6).
+    far = np.zeros_like(r, dtype=bool)
+    far[:, obj.n_lin:] = state.coll_x <= -6.0
+    np.testing.assert_allclose(np.where(far[..., None], 0.0, num), jac, atol=2e-6)
+    # Only the near pairs' rows: the same rows.
+    near = obj.near_pairs(state)
+    sub = obj.jacobian(state, prob, near)
+    np.testing.assert_allclose(sub, jac[:, np.r_[np.arange(obj.n_lin), obj.n_lin + near]], atol=1e-15)

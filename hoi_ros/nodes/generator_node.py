@@ -23,10 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
@@ -36,6 +34,7 @@ from hoi_ros.core.generation import HOIGenerator
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
 from hoi_ros.nodes.generation_queue import DuplicateRequest, GenerationQueue, Job, JobOutcome, QueueFull
+from hoi_ros.nodes.runtime import resolve_path, spin_node
 from hoi_ros.nodes.validation import RequestError, validate_request
 from hoi_ros.srv import Generate as GenerateSrv
 
@@ -53,25 +52,11 @@ STAGE_SPANS: dict[str, tuple[float, float]] = {
 }
 # Generator stage names -> the feedback's documented names (action/Generate.action).
 STAGE_NAMES: dict[str, str] = {"encode": "encoding", "denoise": "denoising", "decode": "decoding"}
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def resolve_config_path(path: str) -> Path:
-    """``path`` as given, else relative to the source tree or the installed share/hoi_ros."""
-    candidate = Path(path).expanduser()
-    if candidate.is_absolute() or candidate.exists():
-        return candidate
-    roots = [PACKAGE_ROOT]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        roots.append(Path(get_package_share_directory("hoi_ros")))
-    except Exception:
-        pass
-    for root in roots:
-        if (root / candidate).exists():
-            return root / candidate
-    raise FileNotFoundError(f"generator_config: {path!r} not found (looked in {', '.join(map(str, roots))})")
+    """The model YAML: as given, else relative to the source tree or the installed share/hoi_ros."""
+    return resolve_path(path, "generator_config")
 
 
 def load_generator(config: str, factory: str, overrides: dict[str, Any]) -> HOIGenerator:
@@ -241,22 +226,8 @@ class GeneratorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = GeneratorNode()
-        executor = MultiThreadedExecutor(num_threads=node.executor_threads)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
-    return 0
+    return spin_node(GeneratorNode, lambda node: node.executor_threads, args)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

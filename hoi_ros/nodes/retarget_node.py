@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Pose, PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -40,29 +37,10 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import motion_msg_to_sequence
+from hoi_ros.nodes.runtime import resolve_path, spin_node
 from hoi_ros.retarget import RetargetConfig, RetargetResult, SequenceRetargeter, get_robot
 from hoi_ros.retarget.human import hand_of
 from hoi_ros.srv import Retarget
-
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
-
-def resolve_path(path: str, field: str) -> Path:
-    """``path`` as given, else relative to the source tree or the installed share/hoi_ros."""
-    candidate = Path(path).expanduser()
-    if candidate.is_absolute() or candidate.exists():
-        return candidate
-    roots = [PACKAGE_ROOT]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        roots.append(Path(get_package_share_directory("hoi_ros")))
-    except Exception:
-        pass
-    for root in roots:
-        if (root / candidate).exists():
-            return root / candidate
-    raise FileNotFoundError(f"{field}: {path!r} not found (looked in {', '.join(map(str, roots))})")
 
 
 def _duration(seconds: float) -> Duration:
@@ -219,21 +197,8 @@ class RetargetNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = RetargetNode()
-        executor = MultiThreadedExecutor(num_threads=3)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(RetargetNode, 3, args)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -23,10 +23,8 @@ import time
 from typing import Any
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Pose, PoseArray, PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
@@ -34,6 +32,7 @@ from sensor_msgs.msg import Image, JointState
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
 from hoi_ros.nodes.image_conversion import image_to_msg
+from hoi_ros.nodes.runtime import spin_node
 from hoi_ros.sim.episode import Episode, EpisodeConfig, run_episode
 from hoi_ros.sim.hand import check_side, finger_joint_names
 from hoi_ros.sim.render import segmentation_image
@@ -213,21 +212,8 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimNode()
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(SimNode, 2, args)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

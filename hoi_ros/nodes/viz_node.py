@@ -20,8 +20,6 @@ import threading
 from typing import Any
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
@@ -33,6 +31,7 @@ from hoi_ros.core.sequence import HOISequence
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import motion_msg_to_sequence
 from hoi_ros.nodes.image_conversion import image_to_msg
+from hoi_ros.nodes.runtime import spin_node
 from hoi_ros.nodes.viz_markers import frame_markers, object_cloud
 
 
@@ -147,19 +146,8 @@ class VizNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = VizNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(VizNode, 1, args)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

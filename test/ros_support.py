@@ -89,3 +89,42 @@ def wait_for(predicate, timeout: float, what: str, node: NodeProcess | None = No
         time.sleep(interval)
     log = node.log() if node is not None else ""
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{log}")
+
+
+class BackgroundClient:
+    """A test-side rclpy node in a private context, spun by a daemon thread.
+
+    Subclasses create their clients and subscriptions on ``self.node`` in ``__init__`` after
+    ``super().__init__(name)`` and call :meth:`start`; :meth:`close` tears it all down.
+    """
+
+    def __init__(self, name: str) -> None:
+        import rclpy
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+
+    def start(self) -> None:
+        import threading
+
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            while self.context.ok():
+                self.executor.spin_once(timeout_sec=0.05)
+        except Exception:  # the context was shut down under the spinning thread
+            pass
+
+    def close(self) -> None:
+        import rclpy
+
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self.thread.join(timeout=5)

@@ -5,11 +5,11 @@ Spins a client node in a background thread, so tests can wait on futures with pl
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 import numpy as np
+from ros_support import BackgroundClient
 
 
 def make_request(kind: str, image: np.ndarray | None = None, **fields: Any) -> Any:
@@ -30,34 +30,18 @@ def make_request(kind: str, image: np.ndarray | None = None, **fields: Any) -> A
     return msg
 
 
-class GenerateClient:
+class GenerateClient(BackgroundClient):
     """Service client + action client of ``/hoi/generate`` in a private context."""
 
     def __init__(self, name: str = "hoi_test_client") -> None:
-        import rclpy
         from hoi_ros.action import Generate as GenerateAction
         from hoi_ros.srv import Generate as GenerateSrv
         from rclpy.action import ActionClient
-        from rclpy.executors import SingleThreadedExecutor
 
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node(name, context=self.context)
+        super().__init__(name)
         self.srv = self.node.create_client(GenerateSrv, "/hoi/generate")
         self.action = ActionClient(self.node, GenerateAction, "/hoi/generate")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        from rclpy.executors import ExternalShutdownException
-
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.05)
-        except (ExternalShutdownException, Exception):
-            pass
+        self.start()
 
     def wait_ready(self, timeout: float = 30.0, node: Any = None) -> None:
         from ros_support import wait_for
@@ -91,9 +75,5 @@ class GenerateClient:
         return res.status, res.result
 
     def close(self) -> None:
-        import rclpy
-
         self.action.destroy()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._thread.join(timeout=5)
+        super().close()

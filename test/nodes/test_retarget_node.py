@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ros_support import NodeProcess, ros_available, wait_for
+from ros_support import BackgroundClient, NodeProcess, ros_available, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "retarget" / "default.yaml"
@@ -22,23 +22,19 @@ def _sequence(num_frames: int = 24, fps: float = 12.0):
     return reach_grasp_lift(num_frames=num_frames, fps=fps, image_size=(40, 56), num_object_points=8)
 
 
-class Client:
+class Client(BackgroundClient):
     """A private rclpy context with a /hoi/retarget client and listeners on the node's outputs."""
 
     def __init__(self) -> None:
-        import rclpy
         from geometry_msgs.msg import PoseStamped
         from hoi_ros.msg import HOIMotion
         from hoi_ros.srv import Retarget
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState
         from std_msgs.msg import String
         from trajectory_msgs.msg import JointTrajectory
 
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("retarget_test_client", context=self.context)
+        super().__init__("retarget_test_client")
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.got: dict[str, list] = {"joint_states": [], "wrist": [], "trajectory": [], "description": []}
@@ -49,17 +45,7 @@ class Client:
         self.node.create_subscription(String, "/robot_description", self.got["description"].append, latched)
         self.motion_pub = self.node.create_publisher(HOIMotion, "/hoi/motion", latched)
         self.client = self.node.create_client(Retarget, "/hoi/retarget")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.05)
-        except Exception:
-            pass
+        self.start()
 
     def call(self, motion, robot: str = "", timeout: float = 60.0):
         from hoi_ros.srv import Retarget
@@ -83,12 +69,6 @@ class Client:
         assert event.wait(20)
         return future.result().values[0]
 
-    def close(self) -> None:
-        import rclpy
-
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")

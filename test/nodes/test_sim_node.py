@@ -5,13 +5,12 @@ node lives on."""
 from __future__ import annotations
 
 import math
-import threading
 import time
 from typing import Any
 
 import numpy as np
 import pytest
-from ros_support import NodeProcess, ros_available, wait_for
+from ros_support import BackgroundClient, NodeProcess, ros_available, wait_for
 
 pytestmark = [
     pytest.mark.ros,
@@ -21,21 +20,17 @@ pytestmark = [
 PARAMS = {"width": 64, "height": 48, "fps": 5.0, "num_object_points": 50, "camera": "ego", "frame_id": "table"}
 
 
-class SimClient:
+class SimClient(BackgroundClient):
     """A /hoi/sim/rollout client and topic listeners in a private rclpy context."""
 
     def __init__(self) -> None:
-        import rclpy
         from geometry_msgs.msg import PoseArray
         from hoi_ros.msg import HOIMotion
         from hoi_ros.srv import SimRollout
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image, JointState
 
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("sim_test_client", context=self.context)
+        super().__init__("sim_test_client")
         self.client = self.node.create_client(SimRollout, "/hoi/sim/rollout")
         self.got: dict[str, list] = {k: [] for k in ("joints", "objects", "rgb", "depth", "motion")}
         self.node.create_subscription(JointState, "/hoi/sim/joint_states", self.got["joints"].append, 10)
@@ -45,17 +40,7 @@ class SimClient:
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.node.create_subscription(HOIMotion, "/hoi/sim/motion", self.got["motion"].append, latched)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.05)
-        except Exception:
-            pass
+        self.start()
 
     def call(self, timeout: float = 120.0, **fields: Any) -> Any:
         from hoi_ros.srv import SimRollout
@@ -70,10 +55,6 @@ class SimClient:
             time.sleep(0.01)
         return future.result()
 
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
-from ros_support import NodeProcess, ros_available, wait_for
+from ros_support import BackgroundClient, NodeProcess, ros_available, wait_for
 
 pytestmark = [pytest.mark.ros, pytest.mark.skipif(not ros_available(), reason="rclpy / interfaces not built")]
 
@@ -20,21 +19,17 @@ def _sequence(num_frames: int = 4):
     return seq
 
 
-class Listener:
+class Listener(BackgroundClient):
     """Subscribes to the viz topics in a private context and records what arrives."""
 
     def __init__(self) -> None:
-        import rclpy
         from hoi_ros.msg import HOIMotion
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image, PointCloud2
         from std_srvs.srv import Trigger
         from visualization_msgs.msg import MarkerArray
 
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("viz_listener", context=self.context)
+        super().__init__("viz_listener")
         self.got: dict[str, list] = {"markers": [], "cloud": [], "video": [], "motion_video": []}
         for key, typ, topic in (("markers", MarkerArray, "/hoi/viz/markers"),
                                 ("cloud", PointCloud2, "/hoi/viz/object_cloud"),
@@ -45,28 +40,12 @@ class Listener:
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.motion_pub = self.node.create_publisher(HOIMotion, "/hoi/motion", latched)
         self.replay = self.node.create_client(Trigger, "/hoi/viz/replay")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.05)
-        except Exception:
-            pass
+        self.start()
 
     def clear(self) -> None:
         for v in self.got.values():
             v.clear()
 
-    def close(self) -> None:
-        import rclpy
-
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self.thread.join(timeout=5)
 
 
 def _cloud_xyz(msg) -> np.ndarray:

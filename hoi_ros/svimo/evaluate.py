@@ -88,9 +88,9 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """SSIM (Wang et al. 2004) of uint8 frames ``[N, H, W, 3]`` → ``[N]`` (channel mean, valid window)."""
-    w = _gaussian_window().to(torch.float64)[None, None].repeat(3, 1, 1, 1)
-    x = a.double().permute(0, 3, 1, 2)
-    y = b.double().permute(0, 3, 1, 2)
+    w = _gaussian_window()[None, None].repeat(3, 1, 1, 1)
+    x = a.float().permute(0, 3, 1, 2)
+    y = b.float().permute(0, 3, 1, 2)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 
     def blur(z: torch.Tensor) -> torch.Tensor:

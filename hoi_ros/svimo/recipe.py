@@ -54,7 +54,7 @@ SPLITS = ("train", "val", "test")
 class RecipeConfig:
     """``config/train/*.yaml``: see the module docstring and ``config/train/tiny.yaml``."""
 
-    output_dir: str = "runs/svimo_tiny"
+    output_dir: str = "out/svimo_tiny"
     model: str = "../svimo/svimo_tiny.yaml"
     ablation_model: str = "../svimo/svimo_tiny_without_vid.yaml"
     seed: int = 0
@@ -212,7 +212,8 @@ def stage_vae(cfg: RecipeConfig) -> None:
 
 
 def stage_mdm(cfg: RecipeConfig) -> None:
-    """Train the MDM-like baseline: same data, batch, learning rate and step count as SViMo."""
+    """Train the MDM-like baseline: same data, batch size and step count (warm-up + joint) as SViMo,
+    the learning rate of SViMo's motion model (``vid_lr``, else ``lr``)."""
     from hoi_ros.svimo.baselines import MDMConfig, build_mdm, num_parameters, train_mdm
     from hoi_ros.svimo.text import build_text_encoder
     from hoi_ros.svimo.train_step import alphas_cumprod_of
@@ -227,7 +228,8 @@ def stage_mdm(cfg: RecipeConfig) -> None:
     t = cfg.train
     steps = int(t["warmup_steps"]) + int(t["joint_steps"])
     res = train_mdm(mcfg, samples, lambda prompts: text.encode(prompts), alphas_cumprod_of(model_cfg),
-                    cfg.out / "mdm", steps=steps, batch_size=int(t["batch_size"]), lr=float(t["lr"]),
+                    cfg.out / "mdm", steps=steps, batch_size=int(t["batch_size"]),
+                    lr=float(t.get("vid_lr") or t["lr"]),  # the learning rate of SViMo's motion model VID
                     seed=cfg.seed, max_grad_norm=float(t.get("max_grad_norm", 1.0)))
     _update_info(cfg.out, checkpoints={"mdm": str(res.checkpoint)},
                  mdm_result={"steps": res.steps, "seconds": round(res.seconds, 1), "last": res.last,
@@ -294,6 +296,7 @@ def stage_eval(cfg: RecipeConfig) -> None:
     from hoi_ros.svimo.evaluate import evaluate_run
 
     e = cfg.eval
+    torch.set_num_threads(max(1, int(e.get("threads", cfg.threads))))  # nothing else runs beside it
     _update_info(cfg.out, model_yaml=str(cfg.path(cfg.model)), ablation_yaml=str(cfg.path(cfg.ablation_model)))
     evaluate_run(cfg.out, seed=int(e.get("seed", 0)), batch_size=int(e.get("batch_size", 20)),
                  limit=e.get("limit"))

@@ -96,6 +96,8 @@ class TrainConfig:
     # I_noised (§3.3): CogVideoX-I2V's image noise, σ = exp(N(mean, std²)) on [-1, 1] pixels.
     image_noise_log_mean: float = -3.0
     image_noise_log_std: float = 0.5
+    # Share of VID warm-up samples that see the clean latents z₀ instead of z_t (train_step.StepNoise).
+    vid_warmup_clean_fraction: float = 0.0
     init_checkpoint: str | None = None  # SViMo safetensors (dit.*, vid.*) to start from
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
@@ -114,6 +116,8 @@ class TrainConfig:
         for name in ("warmup_steps", "joint_steps", "num_threads"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be a non-negative integer, got {getattr(self, name)!r}")
+        if not 0.0 <= float(self.vid_warmup_clean_fraction) <= 1.0:
+            raise ValueError(f"vid_warmup_clean_fraction: must be in [0, 1], got {self.vid_warmup_clean_fraction}")
         if not float(self.lr) > 0 or (self.vid_lr is not None and not float(self.vid_lr) > 0):
             raise ValueError(f"lr/vid_lr: must be positive, got {self.lr} / {self.vid_lr}")
         if len(self.adam_betas) != 2:
@@ -335,7 +339,8 @@ def train(
         batch = collate([dataset[i] for i in idx])
         latents = encode_batch(batch, enc, cfg, gen)
         noise = draw_noise(gen, abar_len, latents["video_latents"].shape, latents["motion_latents"].shape,
-                           batch["hand"].shape, batch["obj"].shape)
+                           batch["hand"].shape, batch["obj"].shape,
+                           cfg.vid_warmup_clean_fraction if warmup else 0.0)
 
         def guidance_fn(hand: torch.Tensor, obj: torch.Tensor, batch: dict[str, Any] = batch) -> torch.Tensor:
             return enc.encode_motion(hand, obj, batch)

@@ -6,7 +6,11 @@ model and synchronises the gradients of both. Randomness (t, ε) is drawn by the
 (:func:`draw_noise`) from the run's own generator, so steps are reproducible and resumable.
 
 - **VID warm-up** (§3.5, §4.2): Eq. 6 on the noised ground-truth latents,
-  ``(ĥ₀, ô₀) = M_φ((h_t, o_t), (z_tⱽ, z_tᴹ), t)``, loss ``L_VID`` (App. B.2, Eq. 12 + 13).
+  ``(ĥ₀, ô₀) = M_φ((h_t, o_t), (z_tⱽ, z_tᴹ), t)``, loss ``L_VID`` (App. B.2, Eq. 12 + 13). Optionally
+  (``StepNoise.clean``, the training config's ``vid_warmup_clean_fraction``) a share of the samples
+  gives VID the clean latents z₀ instead: the ideal SViMo output ẑ₀ that Eq. 6's expectation and
+  Alg. 2 line 7 feed VID, so that VID learns to *read* the latents rather than only denoise (h_t, o_t)
+  (with z_t alone, latents and motion are equally noisy and the motion input is the easier cue).
 - **Joint closed-loop step** (Alg. 1 lines 5–10): Eq. 1 noising of z₀ⱽ, z₀ᴹ, h₀, o₀;
   *interaction guidance* (lines 6–7, Eq. 7 row 1): VID without gradient on (z_tⱽ, z_tᴹ), projected
   and VAE-encoded by the caller's ``guidance_fn`` into z̃₀ᴹ; ``G_θ(z_tⱽ ⊕ z_I, z_tᴹ ⊕ z̃₀ᴹ, P, t)``
@@ -56,13 +60,15 @@ def diffuse(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alphas_cumpr
 
 @dataclass
 class StepNoise:
-    """The random draws of one step: t ~ U{0..T−1} (§4.2) and ε for z⁽ⱽ⁾, z⁽ᴹ⁾, h and o (Eq. 1)."""
+    """The random draws of one step: t ~ U{0..T−1} (§4.2) and ε for z⁽ⱽ⁾, z⁽ᴹ⁾, h and o (Eq. 1);
+    ``clean [B]`` (warm-up only, optional): which samples give VID the clean latents z₀."""
 
     t: torch.Tensor
     eps_video: torch.Tensor
     eps_motion: torch.Tensor
     eps_hand: torch.Tensor
     eps_obj: torch.Tensor
+    clean: torch.Tensor | None = None
 
 
 def draw_noise(
@@ -72,11 +78,14 @@ def draw_noise(
     motion_shape: torch.Size,
     hand_shape: torch.Size,
     obj_shape: torch.Size,
+    clean_fraction: float = 0.0,
 ) -> StepNoise:
-    """Draw one step's randomness from ``gen`` (CPU), in a fixed order (Alg. 1 lines 4–5)."""
+    """Draw one step's randomness from ``gen`` (CPU), in a fixed order (Alg. 1 lines 4–5); with
+    ``clean_fraction`` > 0, then a Bernoulli(``clean_fraction``) mask per sample (warm-up input choice)."""
     t = torch.randint(0, num_timesteps, (video_shape[0],), generator=gen)
     eps = [torch.randn(tuple(s), generator=gen) for s in (video_shape, motion_shape, hand_shape, obj_shape)]
-    return StepNoise(t, *eps)
+    clean = torch.rand(video_shape[0], generator=gen) < clean_fraction if clean_fraction > 0 else None
+    return StepNoise(t, *eps, clean=clean)
 
 
 class SViMoTrainModule(nn.Module):
@@ -120,8 +129,12 @@ class SViMoTrainModule(nn.Module):
         ht = diffuse(h0, noise.eps_hand.to(device), t, abar)
         ot = diffuse(o0, noise.eps_obj.to(device), t, abar)
         out: dict[str, torch.Tensor] = {}
-        if warmup:  # Eq. 6 on (z_tⱽ, z_tᴹ)
-            hp, op = self._vid(ht, ot, ztv, ztm, t)
+        if warmup:  # Eq. 6 on (z_tⱽ, z_tᴹ), or on z₀ for the samples marked clean
+            vin, min_ = ztv, ztm
+            if noise.clean is not None:
+                mask = noise.clean.to(device).view(-1, 1, 1, 1, 1)
+                vin, min_ = torch.where(mask, z0v, ztv), torch.where(mask, z0m, ztm)
+            hp, op = self._vid(ht, ot, vin, min_, t)
             lv = vid_loss(hp.float(), op.float(), h0, o0)
             out.update(l_vid=lv["vid"], l_hand=lv["hand"], l_obj=lv["object"], loss=lv["vid"])
             return out

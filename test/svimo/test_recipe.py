@@ -121,3 +121,32 @@ def test_small_trainers_are_deterministic(tmp_path: Path) -> None:
     r3 = train_mdm(mcfg, samples, text, abar, tmp_path / "m3", steps=3, batch_size=2, lr=1e-3, seed=1,
                    progress=False)
     assert not all(torch.equal(w1[k], load_file(r3.checkpoint)[k]) for k in w1)  # the seed matters
+
+
+def test_clean_latent_warmup_feeds_vid_the_clean_latents() -> None:
+    """``vid_warmup_clean_fraction``: the marked warm-up samples give VID z₀ instead of z_t (Eq. 6)."""
+    from hoi_ros.svimo.config import SViMoConfig
+    from hoi_ros.svimo.dit import SViMoTransformer
+    from hoi_ros.svimo.losses import LossWeights, vid_loss
+    from hoi_ros.svimo.train_step import SViMoTrainModule, diffuse, draw_noise
+    from hoi_ros.svimo.vid import VID
+
+    cfg = SViMoConfig.from_yaml(ROOT / "config/svimo/tiny.yaml")
+    torch.manual_seed(0)
+    module = SViMoTrainModule(SViMoTransformer(cfg.dit), VID(cfg.vid), cfg, LossWeights())
+    f, h, w = cfg.latent_grid
+    z = {"video_latents": torch.randn(2, f, 4, h, w), "motion_latents": torch.randn(2, f, 4, h, w),
+         "image_latents": torch.randn(2, 1, 4, h, w), "text_embeds": torch.randn(2, 16, 384)}
+    hand, obj = torch.randn(2, 9, 21, 3) * 0.1, torch.randn(2, 9, 16, 3) * 0.1
+    g = torch.Generator().manual_seed(0)
+    noise = draw_noise(g, 1000, z["video_latents"].shape, z["motion_latents"].shape, hand.shape, obj.shape, 1.0)
+    assert noise.clean is not None and noise.clean.all()
+    got = module(z, hand, obj, noise, warmup=True)["l_vid"]
+    abar = module.alphas_cumprod
+    ht = diffuse(module.vid.to_diffusion(hand), noise.eps_hand, noise.t, abar)
+    ot = diffuse(module.vid.to_diffusion(obj), noise.eps_obj, noise.t, abar)
+    hp, op = module.vid(ht, ot, z["video_latents"], z["motion_latents"], noise.t)
+    want = vid_loss(hp, op, module.vid.to_diffusion(hand), module.vid.to_diffusion(obj))["vid"]
+    assert torch.allclose(got, want)
+    noise.clean = None  # Eq. 6 as written: z_t (a random VID barely depends on its latents: compare exactly)
+    assert not torch.equal(module(z, hand, obj, noise, warmup=True)["l_vid"], got)

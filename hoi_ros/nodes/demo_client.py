@@ -2,9 +2,10 @@
 
     python -m hoi_ros.nodes.demo_client --prompt "grasp the ball and lift it" [--image ref.png]
 
-Without ``--image`` the reference image is the first frame of the core's kinematic
-reach-grasp-lift example (:func:`hoi_ros.core.synthetic.reach_grasp_lift`, rendered motion
-video). The feedback drives a tqdm bar (one tick per denoising step). On success it reads the
+Without ``--image`` the reference image is the one shipped with the embedded default model
+(``models/svimo_tiny/demo_reference.png``: the first RGB frame of a held-out sim episode, at the
+model's 64 x 96), and without ``--prompt`` the prompt is that episode's (``demo.json`` beside it).
+The feedback drives a tqdm bar (one tick per denoising step). On success it reads the
 saved sequence and writes ``<request_id>_sheet.png`` (a contact sheet: generated video above the
 rendered motion video of the generated 3D motion) and ``<request_id>_motion.mp4`` into ``--out``
 (default: the request's output folder, when this client runs on the generator's machine).
@@ -19,13 +20,39 @@ from pathlib import Path
 
 import numpy as np
 
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+DEMO_INPUT = Path("models") / "svimo_tiny" / "demo.json"
 
-def default_image(height: int, width: int) -> np.ndarray:
-    """First frame of the core's reach-grasp-lift example, rendered at ``height`` x ``width``."""
-    from hoi_ros.core.synthetic import reach_grasp_lift
 
-    seq = reach_grasp_lift(num_frames=2, image_size=(height, width))
-    return seq.render_motion()[0]
+def demo_input_path() -> Path:
+    """``models/svimo_tiny/demo.json`` in the source tree, else in the installed share/hoi_ros."""
+    roots = [SOURCE_ROOT]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        roots.append(Path(get_package_share_directory("hoi_ros")))
+    except Exception:
+        pass
+    for root in roots:
+        if (root / DEMO_INPUT).is_file():
+            return root / DEMO_INPUT
+    raise FileNotFoundError(f"{DEMO_INPUT} not found in {', '.join(map(str, roots))}; pass --image and --prompt")
+
+
+def default_input(size: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
+    """The shipped demo input: a held-out sim episode's first RGB frame (resized to ``size`` = (H, W)
+    when given) and that episode's prompt."""
+    import json
+
+    from PIL import Image as PILImage
+
+    spec = demo_input_path()
+    info = json.loads(spec.read_text())
+    with PILImage.open(spec.parent / info["image"]) as img:
+        img = img.convert("RGB")
+        if size is not None and (img.height, img.width) != tuple(size):
+            img = img.resize((size[1], size[0]), PILImage.BILINEAR)
+        return np.asarray(img), str(info["prompt"])
 
 
 def load_png(path: str) -> np.ndarray:
@@ -37,9 +64,9 @@ def load_png(path: str) -> np.ndarray:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--image", default="", help="reference image (PNG/JPEG); default: a core example frame")
-    ap.add_argument("--size", default="416x624", help="HxW of the default image")
-    ap.add_argument("--prompt", default="grasp the ball and lift it")
+    ap.add_argument("--image", default="", help="reference image (PNG/JPEG); default: the shipped held-out sim frame")
+    ap.add_argument("--size", default="", help="HxW to resize the default image to (default: as shipped, 64x96)")
+    ap.add_argument("--prompt", default="", help="default: the shipped demo frame's prompt")
     ap.add_argument("--frames", type=int, default=0, help="0 = the model's default")
     ap.add_argument("--steps", type=int, default=0, help="0 = the model's default")
     ap.add_argument("--seed", type=int, default=-1, help="negative = the node picks one")
@@ -76,12 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     from hoi_ros.action import Generate
     from hoi_ros.nodes.image_conversion import image_to_msg
 
+    prompt = args.prompt
     if args.image:
         image = load_png(args.image)
     else:
-        height, width = (int(v) for v in args.size.lower().split("x"))
-        image = default_image(height, width)
-    goal = Generate.Goal(prompt=args.prompt, num_frames=args.frames, num_inference_steps=args.steps,
+        size = tuple(int(v) for v in args.size.lower().split("x")) if args.size else None
+        image, default_prompt = default_input(size)  # type: ignore[arg-type]
+        prompt = prompt or default_prompt
+    if not prompt:
+        print("error: --prompt is needed with --image", file=sys.stderr)
+        return 2
+    goal = Generate.Goal(prompt=prompt, num_frames=args.frames, num_inference_steps=args.steps,
                          seed=args.seed, guidance_scale=args.guidance, request_id=args.request_id)
     goal.image = image_to_msg(image, "rgb8", frame_id="hoi_camera")
 
@@ -95,9 +127,12 @@ def main(argv: list[str] | None = None) -> int:
                   "(start it with `ros2 launch hoi_ros generate.launch.py`)", file=sys.stderr)
             return 2
 
+        shown = {"stage": "queued"}  # tqdm's desc carries a ": " suffix, so the stage is kept here
+
         def on_feedback(msg: Generate.Impl.FeedbackMessage) -> None:
             fb = msg.feedback
-            if fb.stage != bar.desc or bar.total != max(fb.total_steps, 1):
+            if fb.stage != shown["stage"] or bar.total != max(fb.total_steps, 1):
+                shown["stage"] = fb.stage
                 bar.reset(total=max(fb.total_steps, 1))
                 bar.set_description(fb.stage)
             bar.n = fb.step

@@ -289,6 +289,7 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
         f"| eval | held-out evaluation of all four | — | {_fmt_s(timings.get('eval'))} |",
         f"| **total** (data → eval) | | | **{_fmt_s(info.get('total_seconds'))}** |",
         "",
+        *([info["timing_note"], ""] if info.get("timing_note") else []),
         f"Batch {t['batch_size']}, AdamW, learning rate {t['lr']}, gradient clipping {t.get('max_grad_norm', 1.0)}, "
         "t ~ U{0…999} on CogVideoX's noise schedule (scaled-linear, zero terminal SNR), x₀-prediction (Eq. 2). "
         f"Final logged losses — shipped: L_SViMo {full_last.get('l_svimo', float('nan')):.4f}, "
@@ -327,8 +328,9 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
     if repro:
         lines += [repro, ""]
     else:
-        lines += ["Training is seeded and single-threaded per process; a re-run with "
-                  "`--output <other folder> --no-ship` reproduces the numbers (not yet recorded for this run).", ""]
+        lines += ["Training is seeded and single-threaded per process, so a re-run with "
+                  "`--output <other folder> --no-ship` should give the same weights; no re-run has been "
+                  "recorded for this run yet.", ""]
     lines += ["## Contact sheets (held-out episodes, four tasks)", "",
               "Rows: the held-out ground-truth video (its first frame is the input image), the generated video, "
               "the generated 3D motion rendered (hand skeleton, object points: tool white, target blue), and the "

@@ -48,7 +48,7 @@ def prepare_image(image: np.ndarray, height: int, width: int) -> torch.Tensor:
     h, w = img.shape[:2]
     scale = max(height / h, width / w)
     nh, nw = max(height, round(h * scale)), max(width, round(w * scale))
-    x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
+    x = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1)[None].float()
     if (nh, nw) != (h, w):
         x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
     top, left = (nh - height) // 2, (nw - width) // 2

@@ -419,13 +419,56 @@ def stage_ship(cfg: RecipeConfig) -> None:
     write_card(cfg, info, cfg.path(s.get("model_card", "../../docs/model_card_tiny.md")), sheets, curve)
 
 
+def compare_runs(run: Path, other: Path) -> str:
+    """Markdown: the evaluation means of two recipe runs side by side, and whether their weights are
+    byte-identical (the reproducibility statement of the model card)."""
+    import hashlib
+
+    def digest(path: str | Path) -> str:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    a, b = _read_info(run), _read_info(other)
+    ra = json.loads((run / "eval" / "results.json").read_text())
+    rb = json.loads((other / "eval" / "results.json").read_text())
+    common = [k for k in a.get("checkpoints", {}) if k in b.get("checkpoints", {})]
+    files = {k: (a["checkpoints"][k], b["checkpoints"][k]) for k in common}
+    files["vae"] = (str(Path(a["vae"]) / "diffusion_pytorch_model.safetensors"),
+                    str(Path(b["vae"]) / "diffusion_pytorch_model.safetensors"))
+    same = {k: digest(x) == digest(y) for k, (x, y) in files.items()}
+    lines = [f"Re-run: the same command with `--output {os.path.relpath(other)} --no-ship` (same machine), "
+             f"compared with the shipped run `{os.path.relpath(run)}`. Weights byte-identical: "
+             + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in same.items()) + ".", "",
+             "| model | MPJPE (cm) shipped / re-run | Chamfer (cm) shipped / re-run | PSNR (dB) shipped / re-run |",
+             "| --- | --- | --- | --- |"]
+    for name, m in ra["models"].items():
+        o = rb["models"].get(name)
+        if o is None:
+            continue
+
+        def pair(key: str, scale: float, m: dict[str, Any] = m, o: dict[str, Any] = o) -> str:
+            if key not in m["mean"]:
+                return "—"
+            return f"{m['mean'][key] * scale:.3f} / {o['mean'][key] * scale:.3f}"
+
+        lines.append(f"| {name} | {pair('mpjpe', 100)} | {pair('chamfer', 100)} | {pair('psnr', 1)} |")
+    timings = b.get("total_seconds")
+    if timings:
+        lines += ["", f"The re-run took {timings / 60:.1f} min (data → eval)."]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Train, evaluate and ship the embedded SViMo (issue 8).")
     ap.add_argument("--config", required=True, help="recipe YAML (config/train/tiny.yaml)")
     ap.add_argument("--output", help="override output_dir")
     ap.add_argument("--no-ship", action="store_true", help="train and evaluate only (models/ and docs/ untouched)")
     ap.add_argument("--only", choices=STAGES, help="run this stage only")
+    ap.add_argument("--compare-with", type=Path, help="a re-run's output folder: its evaluation and weights "
+                    "are compared with this run's and the comparison goes into the model card")
     a = ap.parse_args(argv)
+    if a.compare_with:
+        cfg = RecipeConfig.from_yaml(a.config, a.output)
+        _update_info(cfg.out, reproduction=compare_runs(cfg.out, a.compare_with.resolve()))
     info = run_recipe(a.config, a.output, ship=not a.no_ship, only=a.only)
     if not a.only:
         print(json.dumps({k: info.get(k) for k in ("timings", "total_seconds", "checkpoints")}, indent=1))

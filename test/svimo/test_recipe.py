@@ -25,7 +25,7 @@ def write_minuscule(tmp: Path, parallel: bool = False) -> Path:
         "name": "minuscule",
         "checkpoint": None,
         "dit": {"num_layers": 1, "num_attention_heads": 2, "attention_head_dim": 16, "time_embed_dim": 32,
-                "sample_frames": 9, "sample_height": 4, "sample_width": 6, "latent_channels": 4},
+                "patch_size": 2, "sample_frames": 9, "sample_height": 4, "sample_width": 6, "latent_channels": 4},
         "vid": {"num_frames": 9, "num_object_points": 16, "conv_channels": [8], "token_grid": [2], "d_model": 24,
                 "num_layers": 1, "num_heads": 2, "time_embed_dim": 32, "latent_channels": 4},
         "vae": {"latent_channels": 4, "block_out_channels": [8, 8, 8, 8], "norm_num_groups": 4},

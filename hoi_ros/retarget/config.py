@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from hoi_ros.core.config import dataclass_from_dict
+
 
 @dataclass
 class RetargetConfig:
@@ -88,13 +90,7 @@ class RetargetConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RetargetConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"retarget config: expected a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"retarget config: unknown field(s) {sorted(unknown)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "retarget config")
 
     @classmethod
     def from_yaml(cls, path: str | Path, section: str = "retarget") -> RetargetConfig:

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from hoi_ros.core.config import dataclass_from_dict
 from hoi_ros.svimo.losses import vid_loss
 from hoi_ros.svimo.vid import _DenoiserLayer, _sincos, timestep_embedding
 
@@ -68,11 +69,7 @@ class MDMConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> MDMConfig:
-        data = dict(data or {})
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"mdm: unknown field(s) {sorted(unknown)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "mdm")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from hoi_ros.core.camera import Camera, look_at
+from hoi_ros.core.config import dataclass_from_dict
 from hoi_ros.svimo.dit import DiTConfig
 from hoi_ros.svimo.text import TextEncoderConfig
 from hoi_ros.svimo.vae import VAEConfig
@@ -31,19 +32,6 @@ DTYPES = ("float32", "bfloat16", "float16")
 MINILM_DIM = 384  # hidden size of the bundled all-MiniLM-L6-v2 (TextEncoderConfig backend "minilm")
 
 T = TypeVar("T")
-
-
-def _from_dict(cls: type[T], data: Any, section: str) -> T:
-    """Build dataclass ``cls`` from a mapping; unknown keys raise ValueError naming the section."""
-    if data is None:
-        return cls()
-    if not isinstance(data, dict):
-        raise ValueError(f"{section}: expected a mapping, got {type(data).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"{section}: unknown field(s) {unknown}")
-    return cls(**data)
 
 
 @dataclass
@@ -228,7 +216,7 @@ class SViMoConfig:
             raise ValueError(f"SViMoConfig: unknown section(s) {unknown}")
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in sections}
         for key, sub in sections.items():
-            kwargs[key] = _from_dict(sub, data.get(key), key)
+            kwargs[key] = dataclass_from_dict(sub, data.get(key), key)
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:

@@ -248,13 +248,14 @@ def stage_latents(cfg: RecipeConfig) -> None:
     from safetensors.torch import save_file
     from tqdm.auto import tqdm
 
+    from hoi_ros.core.config import dataclass_from_dict
     from hoi_ros.svimo.config import SViMoConfig
     from hoi_ros.svimo.data import DataConfig, build_dataset, collate
-    from hoi_ros.svimo.train import Encoders, TrainConfig, _dataclass_from, encode_batch
+    from hoi_ros.svimo.train import Encoders, TrainConfig, encode_batch
 
     raw = _train_config(cfg, "full", {"kind": "sim", "path": str(split_root(cfg, "train")), "point_labels": "halves"})
     model_cfg = SViMoConfig.from_dict(raw.pop("model"))
-    tcfg = _dataclass_from(TrainConfig, raw, "train")
+    tcfg = dataclass_from_dict(TrainConfig, raw, "train")
     dataset = build_dataset(DataConfig(**tcfg.data.to_dict()), model_cfg)
     enc = Encoders(model_cfg, need_text=True, need_vae=True, device=torch.device("cpu"))
     gen = torch.Generator().manual_seed(tcfg.seed)

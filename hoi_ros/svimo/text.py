@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from hoi_ros.core.config import dataclass_from_dict
+
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 BACKENDS = ("t5", "minilm")
 
@@ -53,10 +55,7 @@ class TextEncoderConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TextEncoderConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"TextEncoderConfig: unknown field(s) {sorted(unknown)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "TextEncoderConfig")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 import yaml
 
+from hoi_ros.core.config import dataclass_from_dict
 from hoi_ros.core.render import render_motion_video
 from hoi_ros.svimo.checkpointing import (
     latest_checkpoint,
@@ -107,7 +108,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
-            self.data = _dataclass_from(DataConfig, self.data, "data")
+            self.data = dataclass_from_dict(DataConfig, self.data, "data")
         if self.mixed_precision not in MIXED_PRECISION:
             raise ValueError(f"mixed_precision: one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
         for name in ("batch_size", "checkpoint_every", "log_every", "keep_checkpoints"):
@@ -142,14 +143,6 @@ class TrainResult:
     final_checkpoint: Path | None  # <output>/model.safetensors once all steps are done
 
 
-def _dataclass_from(cls: type, data: dict[str, Any], section: str) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"{section}: unknown field(s) {unknown}")
-    return cls(**data)
-
-
 def load_train_config(
     path: str | os.PathLike, overrides: dict[str, Any] | None = None
 ) -> tuple[TrainConfig, SViMoConfig]:
@@ -159,7 +152,7 @@ def load_train_config(
         raise ValueError(f"config: {file} does not exist")
     raw = yaml.safe_load(file.read_text()) or {}
     raw.update(overrides or {})
-    cfg = _dataclass_from(TrainConfig, raw, "train")
+    cfg = dataclass_from_dict(TrainConfig, raw, "train")
     if isinstance(cfg.model, dict):
         model_cfg = SViMoConfig.from_dict(cfg.model)
     elif isinstance(cfg.model, str):

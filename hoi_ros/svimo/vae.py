@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from hoi_ros.core.config import dataclass_from_dict
+
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -67,10 +69,7 @@ class VAEConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VAEConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"VAEConfig: unknown field(s) {sorted(unknown)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "VAEConfig")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

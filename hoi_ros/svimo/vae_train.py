@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from hoi_ros.core.config import dataclass_from_dict
 from hoi_ros.core.render import render_motion_video
 
 
@@ -69,11 +70,7 @@ class VAETrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> VAETrainConfig:
-        data = dict(data or {})
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"vae: unknown field(s) {sorted(unknown)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "vae")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

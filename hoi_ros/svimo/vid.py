@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from hoi_ros.core.config import dataclass_from_dict
+
 
 @dataclass
 class VIDConfig:
@@ -87,10 +89,7 @@ class VIDConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VIDConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"VIDConfig: unknown field(s) {sorted(unknown)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "VIDConfig")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -150,3 +150,19 @@ def test_clean_latent_warmup_feeds_vid_the_clean_latents() -> None:
     assert torch.allclose(got, want)
     noise.clean = None  # Eq. 6 as written: z_t (a random VID barely depends on its latents: compare exactly)
     assert not torch.equal(module(z, hand, obj, noise, warmup=True)["l_vid"], got)
+
+
+def test_same_weights_compares_tensors_and_metadata(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from hoi_ros.svimo.recipe import same_weights
+
+    w = {"a": torch.arange(4.0), "b": torch.ones(2, 2)}
+    save_file(w, str(tmp_path / "x.safetensors"), metadata={"steps": "6", "trained": "true"})
+    save_file(w, str(tmp_path / "y.safetensors"), metadata={"trained": "true", "steps": "6"})
+    save_file({**w, "b": torch.ones(2, 2) * (1 + 2**-20)}, str(tmp_path / "z.safetensors"),
+              metadata={"steps": "6", "trained": "true"})
+    save_file(w, str(tmp_path / "m.safetensors"), metadata={"steps": "7", "trained": "true"})
+    assert same_weights(tmp_path / "x.safetensors", tmp_path / "y.safetensors")
+    assert not same_weights(tmp_path / "x.safetensors", tmp_path / "z.safetensors")
+    assert not same_weights(tmp_path / "x.safetensors", tmp_path / "m.safetensors")

@@ -75,6 +75,27 @@ class VAEConfig:
         return asdict(self)
 
 
+def new_cogvideox_vae(block_out_channels: list[int], layers_per_block: int, latent_channels: int,
+                      norm_num_groups: int, temporal_compression_ratio: int, seed: int, **extra: Any) -> Any:
+    """A freshly initialised ``AutoencoderKLCogVideoX`` (CogVideoX 3D down/up blocks, one per entry of
+    ``block_out_channels``), its weights drawn from ``seed`` without touching the global RNG."""
+    from diffusers import AutoencoderKLCogVideoX
+
+    n = len(block_out_channels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoencoderKLCogVideoX(
+            down_block_types=("CogVideoXDownBlock3D",) * n,
+            up_block_types=("CogVideoXUpBlock3D",) * n,
+            block_out_channels=tuple(block_out_channels),
+            layers_per_block=layers_per_block,
+            latent_channels=latent_channels,
+            norm_num_groups=norm_num_groups,
+            temporal_compression_ratio=temporal_compression_ratio,
+            **extra,
+        )
+
+
 class VideoVAE:
     """Frozen ``AutoencoderKLCogVideoX``: ``encode`` frames → scaled latents, ``decode`` back."""
 
@@ -93,19 +114,10 @@ class VideoVAE:
                 str(folder), local_files_only=True, use_safetensors=True, torch_dtype=dtype
             )
         else:
-            n = len(cfg.block_out_channels)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(cfg.seed)
-                self.model = AutoencoderKLCogVideoX(
-                    down_block_types=("CogVideoXDownBlock3D",) * n,
-                    up_block_types=("CogVideoXUpBlock3D",) * n,
-                    block_out_channels=tuple(cfg.block_out_channels),
-                    layers_per_block=cfg.layers_per_block,
-                    latent_channels=cfg.latent_channels,
-                    norm_num_groups=cfg.norm_num_groups,
-                    temporal_compression_ratio=cfg.temporal_compression_ratio,
-                    scaling_factor=cfg.scaling_factor,
-                )
+            self.model = new_cogvideox_vae(
+                cfg.block_out_channels, cfg.layers_per_block, cfg.latent_channels, cfg.norm_num_groups,
+                cfg.temporal_compression_ratio, cfg.seed, scaling_factor=cfg.scaling_factor,
+            )
             if dtype != torch.float32:
                 self.model.to(dtype)
         self.model.eval().requires_grad_(False)

@@ -103,20 +103,10 @@ def clips_from_dataset(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 def build_model(cfg: VAETrainConfig) -> Any:
     """A freshly initialised ``AutoencoderKLCogVideoX`` of ``cfg`` (seeded)."""
-    from diffusers import AutoencoderKLCogVideoX
+    from hoi_ros.svimo.vae import new_cogvideox_vae
 
-    n = len(cfg.block_out_channels)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        return AutoencoderKLCogVideoX(
-            down_block_types=("CogVideoXDownBlock3D",) * n,
-            up_block_types=("CogVideoXUpBlock3D",) * n,
-            block_out_channels=tuple(cfg.block_out_channels),
-            layers_per_block=cfg.layers_per_block,
-            latent_channels=cfg.latent_channels,
-            norm_num_groups=cfg.norm_num_groups,
-            temporal_compression_ratio=cfg.temporal_compression_ratio,
-        )
+    return new_cogvideox_vae(cfg.block_out_channels, cfg.layers_per_block, cfg.latent_channels,
+                             cfg.norm_num_groups, cfg.temporal_compression_ratio, cfg.seed)
 
 
 def _to_unit(frames: torch.Tensor) -> torch.Tensor:

@@ -20,23 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
-DEMO_INPUT = Path("models") / "svimo_tiny" / "demo.json"
-
-
-def demo_input_path() -> Path:
-    """``models/svimo_tiny/demo.json`` in the source tree, else in the installed share/hoi_ros."""
-    roots = [SOURCE_ROOT]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        roots.append(Path(get_package_share_directory("hoi_ros")))
-    except Exception:
-        pass
-    for root in roots:
-        if (root / DEMO_INPUT).is_file():
-            return root / DEMO_INPUT
-    raise FileNotFoundError(f"{DEMO_INPUT} not found in {', '.join(map(str, roots))}; pass --image and --prompt")
+DEMO_INPUT = "models/svimo_tiny/demo.json"  # source tree or installed share/hoi_ros
 
 
 def default_input(size: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
@@ -46,7 +30,9 @@ def default_input(size: tuple[int, int] | None = None) -> tuple[np.ndarray, str]
 
     from PIL import Image as PILImage
 
-    spec = demo_input_path()
+    from hoi_ros.nodes.runtime import resolve_path
+
+    spec = resolve_path(DEMO_INPUT, "demo input (else pass --image and --prompt)")
     info = json.loads(spec.read_text())
     with PILImage.open(spec.parent / info["image"]) as img:
         img = img.convert("RGB")

@@ -15,7 +15,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import yaml
@@ -30,8 +30,6 @@ from hoi_ros.svimo.vid import VIDConfig
 SAMPLERS = ("ddpm", "ddim")
 DTYPES = ("float32", "bfloat16", "float16")
 MINILM_DIM = 384  # hidden size of the bundled all-MiniLM-L6-v2 (TextEncoderConfig backend "minilm")
-
-T = TypeVar("T")
 
 
 @dataclass

@@ -89,6 +89,12 @@ def test_recipe_runs_end_to_end(tmp_path: Path) -> None:
         assert (tmp_path / "images" / f"svimo_{task}.png").is_file()
         assert f"images/svimo_{task}.png" in card
     assert (tmp_path / "images" / "svimo_tiny_loss.png").is_file()
+    # The reproducibility statement: a run compared with itself has identical weights and metrics.
+    from hoi_ros.svimo.recipe import compare_runs
+
+    text = compare_runs(run, run)
+    assert "full yes" in text and "vae yes" in text and " no" not in text
+    assert "| SViMo w/ VID (shipped) |" in text
 
 
 def test_small_trainers_are_deterministic(tmp_path: Path) -> None:

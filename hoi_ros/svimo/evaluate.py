@@ -193,7 +193,8 @@ def evaluate(models: dict[str, Callable[[list[EvalItem], int], Generated]], item
     """Run every model on every item (batches of ``batch_size``, batch ``i`` seeded ``seed + i``).
 
     Returns ``{"models": {name: {"mean": {...}, "sem": {...}, "per_task": {task: {...}},
-    "seconds": s}}, "ground_truth": {"msmo", "tc"}, "episodes": n}``.
+    "seconds": s, "per_episode": [rows]}}, "ground_truth": {"msmo", "tc"}, "episodes": n}``; every
+    model sees the same items in the same order, so ``per_episode`` rows pair up (:func:`paired_differences`).
     """
     from tqdm.auto import tqdm
 
@@ -206,10 +207,11 @@ def evaluate(models: dict[str, Callable[[list[EvalItem], int], Generated]], item
             out = run(batch, seed + b)
             for j, it in enumerate(batch):
                 video = None if out.video is None else out.video[j]
-                rows.append({"task": it.task, **episode_metrics(it, out.hand[j], out.obj[j], video)})
+                rows.append({"episode": it.index, "task": it.task,
+                             **episode_metrics(it, out.hand[j], out.obj[j], video)})
                 if keep is not None:
                     keep(name, it, out, j)
-        results["models"][name] = summarise(rows) | {"seconds": round(time.time() - start, 1)}
+        results["models"][name] = summarise(rows) | {"seconds": round(time.time() - start, 1), "per_episode": rows}
     results["ground_truth"] = {
         "msmo": float(np.mean([float(motion_smoothness(it.hand.double())) for it in items])),
         "tc": float(np.mean([temporal_consistency(it.video) for it in items])),
@@ -233,6 +235,43 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     per_task = {t: stats([r for r in rows if r["task"] == t])[0] | {"n": sum(r["task"] == t for r in rows)}
                 for t in tasks}
     return {"mean": mean, "sem": sem, "per_task": per_task}
+
+
+def paired_differences(results: dict[str, Any], metric: str) -> dict[str, dict[str, float]]:
+    """Per baseline: the episode-wise difference ``baseline − first model`` of ``metric`` (positive = the
+    first model is better for an error metric): mean, standard error, and the fraction of episodes where
+    the first model is better. Paired, so the spread the episodes share cancels (unlike comparing the two
+    means ± their own standard errors). Models without per-episode rows or the metric are skipped."""
+    names = list(results["models"])
+    ref = results["models"][names[0]].get("per_episode")
+    out: dict[str, dict[str, float]] = {}
+    if not ref:
+        return out
+    for name in names[1:]:
+        rows = results["models"][name].get("per_episode")
+        if not rows or metric not in rows[0] or metric not in ref[0]:
+            continue
+        if [r["episode"] for r in rows] != [r["episode"] for r in ref]:
+            raise ValueError(f"paired_differences: {name!r} was run on other episodes than {names[0]!r}")
+        d = np.array([b[metric] - a[metric] for a, b in zip(ref, rows)], dtype=np.float64)
+        sem = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+        out[name] = {"mean": float(d.mean()), "sem": sem, "better": float((d > 0).mean()), "n": len(d)}
+    return out
+
+
+def paired_table(results: dict[str, Any]) -> str:
+    """Markdown: :func:`paired_differences` of MPJPE and Chamfer (cm) for every baseline ("" without rows)."""
+    first = next(iter(results["models"]))
+    mp, ch = paired_differences(results, "mpjpe"), paired_differences(results, "chamfer")
+    if not mp:
+        return ""
+    lines = [f"| baseline − {first} | ΔMPJPE (cm) | {first} better (MPJPE) | ΔChamfer (cm) | "
+             f"{first} better (Chamfer) |", "| --- | --- | --- | --- | --- |"]
+    for name, m in mp.items():
+        c = ch.get(name)
+        cham = (f"{c['mean'] * 100:+.2f} ± {c['sem'] * 100:.2f} | {c['better']:.0%}") if c else "— | —"
+        lines.append(f"| {name} | {m['mean'] * 100:+.2f} ± {m['sem'] * 100:.2f} | {m['better']:.0%} | {cham} |")
+    return "\n".join(lines)
 
 
 def markdown_table(results: dict[str, Any]) -> str:
@@ -290,7 +329,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
     out_dir = Path(out) if out else run / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
-    (out_dir / "results.md").write_text(markdown_table(results) + "\n\n" + per_task_table(results) + "\n")
+    (out_dir / "results.md").write_text(markdown_table(results) + "\n\n" + per_task_table(results) + "\n\n"
+                                        + paired_table(results) + "\n")
     return results
 
 
@@ -310,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(results))
     print()
     print(per_task_table(results))
+    print()
+    print(paired_table(results))
     return 0
 
 

@@ -62,7 +62,7 @@ from hoi_ros.svimo.config import SViMoConfig
 from hoi_ros.svimo.data import DataConfig, build_dataset, cameras_of, collate
 from hoi_ros.svimo.dit import SViMoTransformer
 from hoi_ros.svimo.losses import LossWeights
-from hoi_ros.svimo.train_step import SViMoTrainModule, draw_noise
+from hoi_ros.svimo.train_step import MOTION_NOISE_PATHS, SViMoTrainModule, draw_noise
 from hoi_ros.svimo.vid import VID
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -99,6 +99,9 @@ class TrainConfig:
     image_noise_log_std: float = 0.5
     # Share of VID warm-up samples that see the clean latents z₀ instead of z_t (train_step.StepNoise).
     vid_warmup_clean_fraction: float = 0.0
+    # Joint phase, not in the paper (train_step docstring): the VID calls named here ("guidance",
+    # "readout") see the motion noised at s ~ U{t..T−1} instead of t. [] = the paper's Alg. 1.
+    loop_motion_noise: list[str] = field(default_factory=list)
     init_checkpoint: str | None = None  # SViMo safetensors (dit.*, vid.*) to start from
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
@@ -124,6 +127,9 @@ class TrainConfig:
         if len(self.adam_betas) != 2:
             raise ValueError(f"adam_betas: expected two numbers, got {self.adam_betas}")
         LossWeights(self.w_svimo, self.w_vid)
+        bad = set(self.loop_motion_noise) - set(MOTION_NOISE_PATHS)
+        if bad:
+            raise ValueError(f"loop_motion_noise: unknown {sorted(bad)}; choose from {list(MOTION_NOISE_PATHS)}")
 
     @property
     def total_steps(self) -> int:
@@ -287,7 +293,8 @@ def train(
     enc = Encoders(model_cfg, need_text=not precomputed, need_vae=not precomputed or loop.interaction_guidance,
                    device=device)
     dit, vid = build_models(model_cfg, cfg)
-    module = SViMoTrainModule(dit, vid, model_cfg, LossWeights(cfg.w_svimo, cfg.w_vid)).to(device)
+    module = SViMoTrainModule(dit, vid, model_cfg, LossWeights(cfg.w_svimo, cfg.w_vid),
+                              tuple(cfg.loop_motion_noise)).to(device)
     vid_lr = float(cfg.vid_lr if cfg.vid_lr is not None else cfg.lr)
     optimizer = torch.optim.AdamW(
         [{"params": list(dit.parameters()), "lr": float(cfg.lr)}, {"params": list(vid.parameters()), "lr": vid_lr}],
@@ -312,6 +319,9 @@ def train(
     if ckpt is not None and _is_deepspeed(accelerator):
         model.load_checkpoint(str(ckpt / "deepspeed"))  # DeepSpeed's own partitioned optimizer state
     plain: SViMoTrainModule = accelerator.unwrap_model(model)
+    # Extra draws only where a named VID call exists (w/o VID has no guidance call: its stream is kept).
+    used = {"readout"} | ({"guidance"} if loop.interaction_guidance else set())
+    motion_noise = bool(set(cfg.loop_motion_noise) & used)
     abar_len = int(plain.alphas_cumprod.numel())
 
     log_path = out_dir / "loss_log.jsonl"
@@ -333,7 +343,8 @@ def train(
         latents = encode_batch(batch, enc, cfg, gen)
         noise = draw_noise(gen, abar_len, latents["video_latents"].shape, latents["motion_latents"].shape,
                            batch["hand"].shape, batch["obj"].shape,
-                           cfg.vid_warmup_clean_fraction if warmup else 0.0)
+                           cfg.vid_warmup_clean_fraction if warmup else 0.0,
+                           motion_noise=motion_noise and not warmup)
 
         def guidance_fn(hand: torch.Tensor, obj: torch.Tensor, batch: dict[str, Any] = batch) -> torch.Tensor:
             return enc.encode_motion(hand, obj, batch)

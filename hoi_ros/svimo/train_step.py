@@ -18,6 +18,12 @@ model and synchronises the gradients of both. Randomness (t, ε) is drawn by the
   *gradient constraint* (line 9, Eq. 7 row 2): VID on (ẑ₀ⱽ, ẑ₀ᴹ) with gradients into G_θ;
   ``L = ω₁·L_SViMo + ω₂·L_VID`` (line 10; Eq. 5, 6; ω₁ = 1, ω₂ = 0.05 in §4.2).
 
+Exposure bias (not in the paper; ``TrainConfig.loop_motion_noise``, docs/svimo.md): at sampling the
+VID's motion input (h_t, o_t) is the sampler's own chain, at training the noised ground truth, which
+at low t is nearly the answer. With a path named in ``motion_noise_paths`` ("guidance": lines 6–7,
+"readout": line 9) that VID call sees the motion noised at s ~ U{t..T−1} instead (told s; the latents
+stay at t), so the DiT is not taught to copy a guidance that is better than any the sampler can give.
+
 Table 3's switches (``SViMoConfig.loop``): guidance off → z̃₀ᴹ = 0; gradient constraint off →
 the VID still learns from SViMo's outputs, detached (so every variant has a 3D motion readout;
 "w/o VID" is then SViMo with a VID trained beside it and no feedback in either direction).
@@ -61,7 +67,9 @@ def diffuse(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, alphas_cumpr
 @dataclass
 class StepNoise:
     """The random draws of one step: t ~ U{0..T−1} (§4.2) and ε for z⁽ⱽ⁾, z⁽ᴹ⁾, h and o (Eq. 1);
-    ``clean [B]`` (warm-up only, optional): which samples give VID the clean latents z₀."""
+    ``clean [B]`` (warm-up only, optional): which samples give VID the clean latents z₀;
+    ``s [B]``, ``eps_hand_s``, ``eps_obj_s`` (optional): the motion's noise level s ≥ t and its ε for
+    the VID calls named in ``motion_noise_paths`` (module docstring)."""
 
     t: torch.Tensor
     eps_video: torch.Tensor
@@ -69,6 +77,9 @@ class StepNoise:
     eps_hand: torch.Tensor
     eps_obj: torch.Tensor
     clean: torch.Tensor | None = None
+    s: torch.Tensor | None = None
+    eps_hand_s: torch.Tensor | None = None
+    eps_obj_s: torch.Tensor | None = None
 
 
 def draw_noise(
@@ -79,24 +90,38 @@ def draw_noise(
     hand_shape: torch.Size,
     obj_shape: torch.Size,
     clean_fraction: float = 0.0,
+    motion_noise: bool = False,
 ) -> StepNoise:
     """Draw one step's randomness from ``gen`` (CPU), in a fixed order (Alg. 1 lines 4–5); with
-    ``clean_fraction`` > 0, then a Bernoulli(``clean_fraction``) mask per sample (warm-up input choice)."""
+    ``clean_fraction`` > 0, then a Bernoulli(``clean_fraction``) mask per sample (warm-up input choice);
+    with ``motion_noise``, then s ~ U{t..T−1} and its ε for hand and object (exposure-bias remedy)."""
     t = torch.randint(0, num_timesteps, (video_shape[0],), generator=gen)
     eps = [torch.randn(tuple(s), generator=gen) for s in (video_shape, motion_shape, hand_shape, obj_shape)]
     clean = torch.rand(video_shape[0], generator=gen) < clean_fraction if clean_fraction > 0 else None
-    return StepNoise(t, *eps, clean=clean)
+    if not motion_noise:
+        return StepNoise(t, *eps, clean=clean)
+    s = t + (torch.rand(t.shape, generator=gen) * (num_timesteps - t)).long().clamp(max=num_timesteps - 1 - t)
+    eps_h, eps_o = (torch.randn(tuple(x), generator=gen) for x in (hand_shape, obj_shape))
+    return StepNoise(t, *eps, clean=clean, s=s, eps_hand_s=eps_h, eps_obj_s=eps_o)
+
+
+MOTION_NOISE_PATHS = ("guidance", "readout")
 
 
 class SViMoTrainModule(nn.Module):
     """G_θ + M_φ; ``forward`` computes the losses of one Alg. 1 step (see the module docstring)."""
 
-    def __init__(self, dit: SViMoTransformer, vid: VID, model_cfg: SViMoConfig, weights: LossWeights) -> None:
+    def __init__(self, dit: SViMoTransformer, vid: VID, model_cfg: SViMoConfig, weights: LossWeights,
+                 motion_noise_paths: tuple[str, ...] = ()) -> None:
         super().__init__()
+        bad = set(motion_noise_paths) - set(MOTION_NOISE_PATHS)
+        if bad:
+            raise ValueError(f"motion_noise_paths: unknown {sorted(bad)}; choose from {MOTION_NOISE_PATHS}")
         self.dit = dit
         self.vid = vid
         self.model_cfg = model_cfg
         self.weights = weights
+        self.motion_noise_paths = tuple(motion_noise_paths)
         self.register_buffer("alphas_cumprod", alphas_cumprod_of(model_cfg), persistent=False)
 
     def _vid(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,6 +154,17 @@ class SViMoTrainModule(nn.Module):
         ht = diffuse(h0, noise.eps_hand.to(device), t, abar)
         ot = diffuse(o0, noise.eps_obj.to(device), t, abar)
         out: dict[str, torch.Tensor] = {}
+
+        def motion_in(path: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            """(h, o, level) the VID call on ``path`` sees: (h_t, o_t, t), or (h_s, o_s, s)."""
+            if path not in self.motion_noise_paths:
+                return ht, ot, t
+            if noise.s is None or noise.eps_hand_s is None or noise.eps_obj_s is None:
+                raise ValueError(f"motion noise on {path!r}: draw_noise(..., motion_noise=True) is needed")
+            s = noise.s.to(device)
+            return (diffuse(h0, noise.eps_hand_s.to(device), s, abar),
+                    diffuse(o0, noise.eps_obj_s.to(device), s, abar), s)
+
         if warmup:  # Eq. 6 on (z_tⱽ, z_tᴹ), or on z₀ for the samples marked clean
             vin, min_ = ztv, ztm
             if noise.clean is not None:
@@ -142,8 +178,9 @@ class SViMoTrainModule(nn.Module):
         if loop.interaction_guidance:
             if guidance_fn is None:
                 raise ValueError("guidance_fn: needed when loop.interaction_guidance is on")
+            hg_in, og_in, level = motion_in("guidance")
             with torch.no_grad():
-                hg, og = self._vid(ht, ot, ztv, ztm, t)
+                hg, og = self._vid(hg_in, og_in, ztv, ztm, level)
                 guidance = guidance_fn(self.vid.from_diffusion(hg.float()), self.vid.from_diffusion(og.float()))
             guidance = guidance.to(device=device, dtype=z0m.dtype)
         else:
@@ -160,7 +197,8 @@ class SViMoTrainModule(nn.Module):
         out.update(l_svimo=ls["svimo"], l_video=ls["video"], l_motion=ls["motion"])
         # Line 9: gradient constraint (detached when the switch is off: VID still learns its readout).
         vin, min_ = (x0v, x0m) if loop.gradient_constraint else (x0v.detach(), x0m.detach())
-        hp, op = self._vid(ht, ot, vin, min_, t)
+        hr_in, or_in, level = motion_in("readout")
+        hp, op = self._vid(hr_in, or_in, vin, min_, level)
         lv = vid_loss(hp.float(), op.float(), h0, o0)
         out.update(l_vid=lv["vid"], l_hand=lv["hand"], l_obj=lv["object"])
         out["loss"] = total_loss(ls["svimo"], lv["vid"], self.weights)  # line 10

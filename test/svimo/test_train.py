@@ -114,6 +114,37 @@ def test_guidance_reaches_the_dit_and_gradient_constraint_reaches_g(step_inputs:
     assert not dit_inputs[0][3].any()
 
 
+def test_motion_noise_moves_only_the_named_vid_calls(step_inputs: dict, monkeypatch) -> None:
+    """loop_motion_noise: the named VID calls see (h_s, o_s, s) with s ≥ t; the others (h_t, o_t, t)."""
+    b = step_inputs["batch"]
+    g = torch.Generator().manual_seed(3)
+    lat = step_inputs["latents"]
+    noise = draw_noise(g, 1000, lat["video_latents"].shape, lat["motion_latents"].shape, b["hand"].shape,
+                       b["obj"].shape, motion_noise=True)
+    assert noise.s is not None and bool((noise.s >= noise.t).all()) and bool((noise.s <= 999).all())
+    assert noise.eps_hand_s.shape == b["hand"].shape and noise.eps_obj_s.shape == b["obj"].shape
+    plain = draw_noise(torch.Generator().manual_seed(3), 1000, lat["video_latents"].shape,
+                       lat["motion_latents"].shape, b["hand"].shape, b["obj"].shape)
+    torch.testing.assert_close(plain.eps_obj, noise.eps_obj)  # the paper's draws come first, unchanged
+    noise.t, noise.s = torch.tensor([200, 700]), torch.tensor([900, 700])
+    for paths, expect in ((("guidance",), [900, 200]), (("readout",), [200, 900]), ((), [200, 200])):
+        model_cfg = step_inputs["model_cfg"]
+        dit, vid = build_models(model_cfg, step_inputs["cfg"])
+        module = SViMoTrainModule(dit, vid, model_cfg, LossWeights(), motion_noise_paths=paths)
+        levels: list[int] = []
+        monkeypatch.setattr(module.vid, "forward",
+                            lambda *a, _f=module.vid.forward, _l=levels: _l.append(int(a[-1][0])) or _f(*a))
+        module(lat, b["hand"], b["obj"], noise, False, lambda h, o: torch.zeros(2, 3, 4, 4, 6))
+        assert levels == expect, paths
+    with pytest.raises(ValueError, match="unknown"):
+        SViMoTrainModule(dit, vid, model_cfg, LossWeights(), motion_noise_paths=("video",))
+    with pytest.raises(ValueError, match="motion_noise=True"):
+        SViMoTrainModule(dit, vid, model_cfg, LossWeights(), motion_noise_paths=("readout",))(
+            lat, b["hand"], b["obj"], step_inputs["noise"], False, lambda h, o: torch.zeros(2, 3, 4, 4, 6))
+    with pytest.raises(ValueError, match="loop_motion_noise"):
+        tiny(Path("/nonexistent"), loop_motion_noise=["everything"])
+
+
 def test_warmup_trains_vid_only(step_inputs: dict) -> None:
     module = _module(step_inputs, LoopConfig())
     losses = _run(module, step_inputs, warmup=True)
@@ -124,6 +155,21 @@ def test_warmup_trains_vid_only(step_inputs: dict) -> None:
 
 
 # ---------------------------------------------------------------------- whole runs
+def test_guidance_motion_noise_leaves_a_run_without_guidance_unchanged(tmp_path: Path) -> None:
+    """w/o VID has no guidance call: ``loop_motion_noise: [guidance]`` must not change its run (the
+    recipe shares one ``train:`` section between the shipped model and its ablation)."""
+    model = load_train_config(TINY_TRAIN)[1].to_dict()
+    model["loop"] = {"interaction_guidance": False, "gradient_constraint": False}
+    common = {"model": model, "data": {"kind": "synthetic", "num_samples": 2}, "batch_size": 1,
+              "warmup_steps": 1, "joint_steps": 3, "checkpoint_every": 1000}
+    logs = []
+    for name, paths in (("plain", []), ("noised", ["guidance"])):
+        cfg, model_cfg = tiny(tmp_path / name, loop_motion_noise=paths, **common)
+        res = train(cfg, model_cfg, resume=None)
+        logs.append([{k: v for k, v in e.items() if k != "time"} for e in read_log(res.loss_log)])
+    assert len(logs[0]) == 4 and logs[0] == logs[1]
+
+
 def test_one_batch_overfits(tmp_path: Path) -> None:
     """One sample, batch 1, 300 joint steps: the loss falls by more than 10x (t and ε stay random)."""
     cfg, model_cfg = tiny(tmp_path, data={"kind": "synthetic", "num_samples": 1}, batch_size=1, warmup_steps=0,

@@ -32,7 +32,7 @@ from hoi_ros.svimo.config import SViMoConfig
 from hoi_ros.svimo.dit import SViMoTransformer
 from hoi_ros.svimo.sampling import SViMoSampler
 from hoi_ros.svimo.text import build_text_encoder
-from hoi_ros.svimo.vae import build_vae
+from hoi_ros.svimo.vae import build_vae, route_conv3d_to_onednn
 from hoi_ros.svimo.vid import VID
 from hoi_ros.svimo.weights import init_from_cogvideox, load_checkpoint
 
@@ -90,6 +90,7 @@ class SViMoGenerator:
             self.weights = f"random initialisation (seed {cfg.seed}), untrained"
         self.dit.to(self.dtype).eval().requires_grad_(False)
         self.vid.eval().requires_grad_(False)  # VID stays float32 (small; its own normalisation)
+        route_conv3d_to_onednn(self.vid)  # batch-1 requests: its 3-D convs off torch's im2col kernel
         self.text_encoder = build_text_encoder(cfg.text)
         if self.text_encoder.dim != cfg.dit.text_embed_dim:
             raise ValueError(

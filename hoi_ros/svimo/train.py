@@ -62,7 +62,7 @@ from hoi_ros.svimo.config import SViMoConfig
 from hoi_ros.svimo.data import DataConfig, build_dataset, cameras_of, collate
 from hoi_ros.svimo.dit import SViMoTransformer
 from hoi_ros.svimo.losses import LossWeights
-from hoi_ros.svimo.train_step import MOTION_NOISE_PATHS, SViMoTrainModule, draw_noise
+from hoi_ros.svimo.train_step import CONSTRAINT_PATHS, MOTION_NOISE_PATHS, SViMoTrainModule, draw_noise
 from hoi_ros.svimo.vid import VID
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
@@ -102,6 +102,11 @@ class TrainConfig:
     # Joint phase, not in the paper (train_step docstring): the VID calls named here ("guidance",
     # "readout") see the motion noised at s ~ U{t..T−1} instead of t. [] = the paper's Alg. 1.
     loop_motion_noise: list[str] = field(default_factory=list)
+    # Joint phase, not in the paper (train_step docstring): SViMo's outputs the gradient constraint
+    # (Alg. 1 line 9) reaches G_θ through ("video", "motion"; the paper: both), and a linear ramp of its
+    # gradient from 0 to 1 over this many joint steps (0 = none, the paper).
+    constraint_paths: list[str] = field(default_factory=lambda: list(CONSTRAINT_PATHS))
+    constraint_ramp_steps: int = 0
     init_checkpoint: str | None = None  # SViMo safetensors (dit.*, vid.*) to start from
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
@@ -117,7 +122,7 @@ class TrainConfig:
         for name in ("batch_size", "checkpoint_every", "log_every", "keep_checkpoints"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("warmup_steps", "joint_steps", "num_threads"):
+        for name in ("warmup_steps", "joint_steps", "num_threads", "constraint_ramp_steps"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be a non-negative integer, got {getattr(self, name)!r}")
         if not 0.0 <= float(self.vid_warmup_clean_fraction) <= 1.0:
@@ -130,6 +135,16 @@ class TrainConfig:
         bad = set(self.loop_motion_noise) - set(MOTION_NOISE_PATHS)
         if bad:
             raise ValueError(f"loop_motion_noise: unknown {sorted(bad)}; choose from {list(MOTION_NOISE_PATHS)}")
+        bad = set(self.constraint_paths) - set(CONSTRAINT_PATHS)
+        if bad:
+            raise ValueError(f"constraint_paths: unknown {sorted(bad)}; choose from {list(CONSTRAINT_PATHS)}")
+
+    def constraint_scale(self, step: int) -> float:
+        """λ of the gradient constraint at (0-based, global) ``step``: a linear ramp over the first
+        ``constraint_ramp_steps`` joint steps, then 1."""
+        if self.constraint_ramp_steps == 0:
+            return 1.0
+        return min(1.0, (step - self.warmup_steps + 1) / self.constraint_ramp_steps)
 
     @property
     def total_steps(self) -> int:
@@ -294,7 +309,7 @@ def train(
                    device=device)
     dit, vid = build_models(model_cfg, cfg)
     module = SViMoTrainModule(dit, vid, model_cfg, LossWeights(cfg.w_svimo, cfg.w_vid),
-                              tuple(cfg.loop_motion_noise)).to(device)
+                              tuple(cfg.loop_motion_noise), tuple(cfg.constraint_paths)).to(device)
     vid_lr = float(cfg.vid_lr if cfg.vid_lr is not None else cfg.lr)
     optimizer = torch.optim.AdamW(
         [{"params": list(dit.parameters()), "lr": float(cfg.lr)}, {"params": list(vid.parameters()), "lr": vid_lr}],
@@ -352,7 +367,8 @@ def train(
         model.train()
         with accelerator.autocast():
             losses = model(latents, batch["hand"], batch["obj"], noise, warmup,
-                           guidance_fn if loop.interaction_guidance else None)
+                           guidance_fn if loop.interaction_guidance else None,
+                           constraint_scale=1.0 if warmup else cfg.constraint_scale(step))
         accelerator.backward(losses["loss"])
         if cfg.max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)

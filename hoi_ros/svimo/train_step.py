@@ -24,6 +24,12 @@ at low t is nearly the answer. With a path named in ``motion_noise_paths`` ("gui
 "readout": line 9) that VID call sees the motion noised at s ~ U{t..T−1} instead (told s; the latents
 stay at t), so the DiT is not taught to copy a guidance that is better than any the sampler can give.
 
+Gradient-constraint shaping (not in the paper; ``TrainConfig.constraint_paths`` / ``constraint_ramp_steps``,
+docs/svimo.md): line 9's gradient into G_θ may flow through only some of SViMo's outputs
+(``constraint_paths``: "video" → ẑ₀ⱽ, "motion" → ẑ₀ᴹ; the paper: both) and be scaled by
+``forward(constraint_scale=λ)`` (a ramp from 0 to 1 over the joint phase). VID's own loss and its
+gradient are untouched; λ = 1 on both paths is Alg. 1 as written, bit for bit.
+
 Table 3's switches (``SViMoConfig.loop``): guidance off → z̃₀ᴹ = 0; gradient constraint off →
 the VID still learns from SViMo's outputs, detached (so every variant has a 3D motion readout;
 "w/o VID" is then SViMo with a VID trained beside it and no feedback in either direction).
@@ -106,22 +112,50 @@ def draw_noise(
 
 
 MOTION_NOISE_PATHS = ("guidance", "readout")
+CONSTRAINT_PATHS = ("video", "motion")
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; the gradient times ``scale`` backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad * ctx.scale, None
+
+
+def scale_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``x`` whose gradient is multiplied by ``scale`` (1: ``x`` itself; 0: ``x.detach()``)."""
+    if scale == 1.0:
+        return x
+    if scale == 0.0:
+        return x.detach()
+    return _ScaleGrad.apply(x, float(scale))
 
 
 class SViMoTrainModule(nn.Module):
     """G_θ + M_φ; ``forward`` computes the losses of one Alg. 1 step (see the module docstring)."""
 
     def __init__(self, dit: SViMoTransformer, vid: VID, model_cfg: SViMoConfig, weights: LossWeights,
-                 motion_noise_paths: tuple[str, ...] = ()) -> None:
+                 motion_noise_paths: tuple[str, ...] = (),
+                 constraint_paths: tuple[str, ...] = CONSTRAINT_PATHS) -> None:
         super().__init__()
         bad = set(motion_noise_paths) - set(MOTION_NOISE_PATHS)
         if bad:
             raise ValueError(f"motion_noise_paths: unknown {sorted(bad)}; choose from {MOTION_NOISE_PATHS}")
+        bad = set(constraint_paths) - set(CONSTRAINT_PATHS)
+        if bad:
+            raise ValueError(f"constraint_paths: unknown {sorted(bad)}; choose from {CONSTRAINT_PATHS}")
         self.dit = dit
         self.vid = vid
         self.model_cfg = model_cfg
         self.weights = weights
         self.motion_noise_paths = tuple(motion_noise_paths)
+        self.constraint_paths = tuple(constraint_paths)
         self.register_buffer("alphas_cumprod", alphas_cumprod_of(model_cfg), persistent=False)
 
     def _vid(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,10 +172,14 @@ class SViMoTrainModule(nn.Module):
         noise: StepNoise,
         warmup: bool,
         guidance_fn: GuidanceFn | None = None,
+        constraint_scale: float = 1.0,
     ) -> dict[str, torch.Tensor]:
         """One step. ``latents``: ``video_latents``/``motion_latents`` z₀ ``[B,F,C,h,w]``,
         ``image_latents`` z_I ``[B,1,C,h,w]``, ``text_embeds`` ``[B,L,d]``; ``hand [B,T,J,3]`` and
-        ``obj [B,T,K,3]`` in metres. Returns the losses; ``"loss"`` is the one to minimise."""
+        ``obj [B,T,K,3]`` in metres; ``constraint_scale`` λ ∈ [0, 1] scales line 9's gradient into G_θ.
+        Returns the losses; ``"loss"`` is the one to minimise."""
+        if not 0.0 <= float(constraint_scale) <= 1.0:
+            raise ValueError(f"constraint_scale: must be in [0, 1], got {constraint_scale}")
         loop, abar = self.model_cfg.loop, self.alphas_cumprod
         device = abar.device
         z0v = latents["video_latents"].to(device)
@@ -196,7 +234,12 @@ class SViMoTrainModule(nn.Module):
         ls = svimo_loss(x0v, z0v, x0m, z0m)  # Eq. 5
         out.update(l_svimo=ls["svimo"], l_video=ls["video"], l_motion=ls["motion"])
         # Line 9: gradient constraint (detached when the switch is off: VID still learns its readout).
-        vin, min_ = (x0v, x0m) if loop.gradient_constraint else (x0v.detach(), x0m.detach())
+        if loop.gradient_constraint:
+            lam = float(constraint_scale)
+            vin = scale_grad(x0v, lam if "video" in self.constraint_paths else 0.0)
+            min_ = scale_grad(x0m, lam if "motion" in self.constraint_paths else 0.0)
+        else:
+            vin, min_ = x0v.detach(), x0m.detach()
         hr_in, or_in, level = motion_in("readout")
         hp, op = self._vid(hr_in, or_in, vin, min_, level)
         lv = vid_loss(hp.float(), op.float(), h0, o0)

@@ -172,3 +172,14 @@ def test_same_weights_compares_tensors_and_metadata(tmp_path: Path) -> None:
     assert same_weights(tmp_path / "x.safetensors", tmp_path / "y.safetensors")
     assert not same_weights(tmp_path / "x.safetensors", tmp_path / "z.safetensors")
     assert not same_weights(tmp_path / "x.safetensors", tmp_path / "m.safetensors")
+
+
+def test_card_names_every_deviation_of_the_loop() -> None:
+    """The card's training row says which of the loop's deviations from Alg. 1 the run used."""
+    from hoi_ros.svimo.card import _constraint_note, _motion_noise_note
+
+    paper = {"loop_motion_noise": [], "constraint_paths": ["video", "motion"], "constraint_ramp_steps": 0}
+    assert _motion_noise_note(paper) == "" and _constraint_note(paper) == "" and _constraint_note({}) == ""
+    note = _constraint_note({"constraint_paths": ["video"], "constraint_ramp_steps": 3000})
+    assert "through ẑ₀ⱽ only" in note and "first 3000 joint steps" in note and "not in the paper" in note
+    assert "guidance VID call sees" in _motion_noise_note({"loop_motion_noise": ["guidance"]})

@@ -20,7 +20,7 @@ from hoi_ros.svimo.config import LoopConfig, SViMoConfig
 from hoi_ros.svimo.data import DataConfig, build_dataset, collate
 from hoi_ros.svimo.losses import LossWeights
 from hoi_ros.svimo.train import TrainConfig, build_models, check_sample, load_train_config, train
-from hoi_ros.svimo.train_step import SViMoTrainModule, draw_noise
+from hoi_ros.svimo.train_step import SViMoTrainModule, draw_noise, scale_grad
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_TRAIN = ROOT / "config/svimo/train_tiny.yaml"
@@ -143,6 +143,55 @@ def test_motion_noise_moves_only_the_named_vid_calls(step_inputs: dict, monkeypa
             lat, b["hand"], b["obj"], step_inputs["noise"], False, lambda h, o: torch.zeros(2, 3, 4, 4, 6))
     with pytest.raises(ValueError, match="loop_motion_noise"):
         tiny(Path("/nonexistent"), loop_motion_noise=["everything"])
+
+
+def test_constraint_paths_and_scale_shape_only_the_constraints_gradient_into_g(step_inputs: dict) -> None:
+    """Line 9's gradient into G_θ is linear in λ, splits into its video and motion paths, and λ = 0 is the
+    switch off; VID's own gradient is the same in every case; λ = 1 on both paths is the plain tensor."""
+    b, lat, model_cfg = step_inputs["batch"], step_inputs["latents"], step_inputs["model_cfg"]
+    dit, vid = build_models(model_cfg, step_inputs["cfg"])
+
+    def grads(paths: tuple[str, ...], lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+        module = SViMoTrainModule(dit, vid, model_cfg, LossWeights(), constraint_paths=paths)
+        module.zero_grad(set_to_none=True)
+        module(lat, b["hand"], b["obj"], step_inputs["noise"], False, lambda h, o: torch.zeros(2, 3, 4, 4, 6),
+               constraint_scale=lam)["l_vid"].backward()
+
+        def flat(params) -> torch.Tensor:
+            return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+
+        return flat(dit.parameters()), flat(vid.parameters())
+
+    both = ("video", "motion")
+    g_full, v_full = grads(both, 1.0)
+    assert g_full.abs().sum() > 0
+    for paths, lam in ((both, 0.5), (both, 0.0), (("video",), 1.0), (("motion",), 1.0), ((), 1.0)):
+        g, v = grads(paths, lam)
+        torch.testing.assert_close(v, v_full)  # VID learns its readout the same way
+        if paths == both:
+            torch.testing.assert_close(g, lam * g_full, rtol=1e-5, atol=1e-9)
+    g_video, _ = grads(("video",), 1.0)
+    g_motion, _ = grads(("motion",), 1.0)
+    assert g_video.abs().sum() > 0 and g_motion.abs().sum() > 0
+    torch.testing.assert_close(g_video + g_motion, g_full, rtol=1e-4, atol=1e-8)
+    assert float(grads((), 1.0)[0].abs().sum()) == 0.0
+    x = torch.ones(3, requires_grad=True)
+    assert scale_grad(x, 1.0) is x and not scale_grad(x, 0.0).requires_grad
+    with pytest.raises(ValueError, match="constraint_scale"):
+        grads(both, 1.5)
+    with pytest.raises(ValueError, match="constraint_paths"):
+        SViMoTrainModule(dit, vid, model_cfg, LossWeights(), constraint_paths=("audio",))
+
+
+def test_constraint_ramp_is_linear_over_the_joint_phase() -> None:
+    cfg, _ = tiny(Path("/nonexistent"), warmup_steps=5, joint_steps=10, constraint_ramp_steps=4)
+    assert [cfg.constraint_scale(s) for s in (5, 6, 8, 9, 14)] == [0.25, 0.5, 1.0, 1.0, 1.0]
+    plain, _ = tiny(Path("/nonexistent"), warmup_steps=5, joint_steps=10)
+    assert plain.constraint_scale(5) == 1.0 and plain.constraint_paths == ["video", "motion"]
+    with pytest.raises(ValueError, match="constraint_paths"):
+        tiny(Path("/nonexistent"), constraint_paths=["audio"])
+    with pytest.raises(ValueError, match="constraint_ramp_steps"):
+        tiny(Path("/nonexistent"), constraint_ramp_steps=-1)
 
 
 def test_warmup_trains_vid_only(step_inputs: dict) -> None:

@@ -50,3 +50,23 @@ def test_vae_errors(tmp_path: Path) -> None:
         build_vae(VAEConfig(path=str(tmp_path / "nope")))
     with pytest.raises(ValueError, match="norm_num_groups"):
         VAEConfig(block_out_channels=[12, 16], norm_num_groups=8)
+
+
+def test_batch_one_convolutions_take_onednn_and_match_a_batch_of_two() -> None:
+    """route_conv3d_to_onednn: a batch-1 encode/decode never runs torch's im2col 3-D kernel, and gives
+    exactly the numbers of the same clip inside a batch of two (which torch already sends to oneDNN)."""
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch build has no oneDNN")
+    from torch.profiler import profile
+
+    vae = build_vae(VAEConfig(block_out_channels=[16, 32, 32], layers_per_block=1, latent_channels=8,
+                              norm_num_groups=16))
+    frames = torch.rand(1, 9, 32, 48, 3, generator=torch.Generator().manual_seed(0))
+    with profile() as prof:
+        z = vae.encode(frames)
+        x = vae.decode(z)
+    ops = {e.key for e in prof.key_averages()}
+    assert "aten::slow_conv3d_forward" not in ops and "aten::mkldnn_convolution" in ops
+    pair = torch.cat([frames, frames.flip(1)])
+    torch.testing.assert_close(vae.encode(pair)[:1], z, rtol=0, atol=1e-6)
+    torch.testing.assert_close(vae.decode(torch.cat([z, z]))[:1], x, rtol=0, atol=1e-6)

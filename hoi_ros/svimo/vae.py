@@ -96,16 +96,14 @@ def new_cogvideox_vae(block_out_channels: list[int], layers_per_block: int, late
         )
 
 
-def route_conv3d_to_onednn(model: torch.nn.Module) -> int:
+def route_conv3d_to_onednn(model: torch.nn.Module) -> None:
     """Make ``model``'s zero-padded ``Conv3d`` layers call oneDNN directly on CPU float32 input.
 
     torch's CPU heuristic (``use_mkldnn``, tuned for 2-D convolutions) sends a batch-1 3-D convolution
     with few channels × frames × rows to its im2col kernel (``aten::slow_conv3d_forward``), which made
     the embedded default's batch-1 VAE encode ≈ 4× slower (measured, docs/benchmarks.md).
     Batches of two or more already take the oneDNN path, so the numbers are the same as theirs.
-    Returns how many layers were routed.
     """
-    routed = 0
     for conv in model.modules():
         if not isinstance(conv, torch.nn.Conv3d) or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             continue
@@ -118,8 +116,6 @@ def route_conv3d_to_onednn(model: torch.nn.Module) -> int:
             return torch.nn.Conv3d._conv_forward(_conv, x, weight, bias)
 
         conv._conv_forward = conv_forward
-        routed += 1
-    return routed
 
 
 class VideoVAE:

@@ -196,16 +196,26 @@ def _motion_noise_note(train: dict[str, Any]) -> str:
 def _constraint_note(train: dict[str, Any]) -> str:
     """The card's words for ``constraint_paths`` / ``constraint_ramp_steps`` (deviations from Alg. 1)."""
     notes = []
-    paths = list(train.get("constraint_paths") or ["video", "motion"])
+    paths = list(train.get("constraint_paths", ["video", "motion"]))
     if sorted(paths) != ["motion", "video"]:
-        through = " and ".join(f"ẑ₀{'ⱽ' if p == 'video' else 'ᴹ'}" for p in paths) or "nothing"
-        notes.append(f"the gradient constraint reaches G_θ through {through} only")
+        through = " and ".join(f"ẑ₀{'ⱽ' if p == 'video' else 'ᴹ'}" for p in paths)
+        notes.append(f"the gradient constraint reaches G_θ through {through} only" if paths
+                     else "the gradient constraint does not reach G_θ")
     ramp = int(train.get("constraint_ramp_steps") or 0)
     if ramp:
         notes.append(f"its gradient ramps from 0 to 1 over the first {ramp} joint steps")
     if not notes:
         return ""
     return f"; {', '.join(notes)} (not in the paper: docs/svimo.md, \"Shaping the gradient constraint\")"
+
+
+def _dropout_note(train: dict[str, Any]) -> str:
+    """The card's words for ``guidance_dropout`` (a deviation from Alg. 1, docs/svimo.md)."""
+    p = float(train.get("guidance_dropout") or 0.0)
+    if not p:
+        return ""
+    return (f"; {p:.0%} of the joint samples see z̃₀ᴹ = 0 (guidance dropout, not in the paper: docs/svimo.md, "
+            "\"Guidance dropout\")")
 
 
 def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[str, Path, str]],
@@ -308,7 +318,7 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
         f"{mdm.get('steps', '—')} | {_fmt_s(timings.get('mdm'))} |",
         f"| latents | offline latent cache of the training set | — | {_fmt_s(timings.get('latents'))} |",
         f"| full (shipped) | VID warm-up, then joint SViMo + VID (ω₁ = {t.get('w_svimo', 1.0)}, ω₂ = "
-        f"{t.get('w_vid', 0.05)}){_motion_noise_note(t)}{_constraint_note(t)} | "
+        f"{t.get('w_vid', 0.05)}){_motion_noise_note(t)}{_constraint_note(t)}{_dropout_note(t)} | "
         f"{t['warmup_steps']} + {t['joint_steps']} | {_fmt_s(timings.get('full'))} |",
         f"| without_vid (ablation) | the same with the loop switches off | {t['warmup_steps']} + {t['joint_steps']} | "
         f"{_fmt_s(timings.get('without_vid'))} |",

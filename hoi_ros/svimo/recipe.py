@@ -420,13 +420,19 @@ def stage_ship(cfg: RecipeConfig) -> None:
     write_card(cfg, info, cfg.path(s.get("model_card", "../../docs/model_card_tiny.md")), sheets, curve)
 
 
-def same_weights(a: str | Path, b: str | Path) -> bool:
+def same_weights(a: str | Path, b: str | Path, b_folder: tuple[str, str] | None = None) -> bool:
     """Whether two safetensors files hold the same tensors (bit for bit) and the same metadata.
-    Not a byte comparison: safetensors writes its metadata map in no fixed order."""
+    Not a byte comparison: safetensors writes its metadata map in no fixed order. ``b_folder =
+    (theirs, ours)``: ``b``'s metadata names its own run folder (the VAE path in ``model_config``), read
+    as ``a``'s."""
     from safetensors import safe_open
 
+    def meta(f: Any, rename: tuple[str, str] | None) -> dict[str, str]:
+        m = f.metadata() or {}
+        return {k: v.replace(*rename) for k, v in m.items()} if rename else m
+
     with safe_open(str(a), framework="pt") as fa, safe_open(str(b), framework="pt") as fb:
-        if fa.metadata() != fb.metadata() or set(fa.keys()) != set(fb.keys()):
+        if meta(fa, None) != meta(fb, b_folder) or set(fa.keys()) != set(fb.keys()):
             return False
         return all(torch.equal(fa.get_tensor(k), fb.get_tensor(k)) for k in fa.keys())
 
@@ -442,7 +448,8 @@ def compare_runs(run: Path, other: Path) -> str:
     files = {k: (a["checkpoints"][k], b["checkpoints"][k]) for k in common}
     files["vae"] = (str(Path(a["vae"]) / "diffusion_pytorch_model.safetensors"),
                     str(Path(b["vae"]) / "diffusion_pytorch_model.safetensors"))
-    same = {k: same_weights(x, y) for k, (x, y) in files.items()}
+    folders = (str(other.resolve()), str(run.resolve()))
+    same = {k: same_weights(x, y, folders) for k, (x, y) in files.items()}
     lines = [f"Re-run: the same command with `--output {os.path.relpath(other)} --no-ship` (same machine), "
              f"compared with the shipped run `{os.path.relpath(run)}`. Weights identical (every tensor bit for bit): "
              + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in same.items()) + ".", "",

@@ -107,6 +107,9 @@ class TrainConfig:
     # gradient from 0 to 1 over this many joint steps (0 = none, the paper).
     constraint_paths: list[str] = field(default_factory=lambda: list(CONSTRAINT_PATHS))
     constraint_ramp_steps: int = 0
+    # Joint phase, not in the paper (train_step docstring): share of samples whose interaction guidance
+    # z̃₀ᴹ is zeroed (0 = the paper).
+    guidance_dropout: float = 0.0
     init_checkpoint: str | None = None  # SViMo safetensors (dit.*, vid.*) to start from
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
@@ -127,6 +130,8 @@ class TrainConfig:
                 raise ValueError(f"{name}: must be a non-negative integer, got {getattr(self, name)!r}")
         if not 0.0 <= float(self.vid_warmup_clean_fraction) <= 1.0:
             raise ValueError(f"vid_warmup_clean_fraction: must be in [0, 1], got {self.vid_warmup_clean_fraction}")
+        if not 0.0 <= float(self.guidance_dropout) < 1.0:
+            raise ValueError(f"guidance_dropout: must be in [0, 1), got {self.guidance_dropout}")
         if not float(self.lr) > 0 or (self.vid_lr is not None and not float(self.vid_lr) > 0):
             raise ValueError(f"lr/vid_lr: must be positive, got {self.lr} / {self.vid_lr}")
         if len(self.adam_betas) != 2:
@@ -337,6 +342,7 @@ def train(
     # Extra draws only where a named VID call exists (w/o VID has no guidance call: its stream is kept).
     used = {"readout"} | ({"guidance"} if loop.interaction_guidance else set())
     motion_noise = bool(set(cfg.loop_motion_noise) & used)
+    dropout = float(cfg.guidance_dropout) if loop.interaction_guidance else 0.0  # the same for the dropout mask
     abar_len = int(plain.alphas_cumprod.numel())
 
     log_path = out_dir / "loss_log.jsonl"
@@ -359,7 +365,8 @@ def train(
         noise = draw_noise(gen, abar_len, latents["video_latents"].shape, latents["motion_latents"].shape,
                            batch["hand"].shape, batch["obj"].shape,
                            cfg.vid_warmup_clean_fraction if warmup else 0.0,
-                           motion_noise=motion_noise and not warmup)
+                           motion_noise=motion_noise and not warmup,
+                           guidance_dropout=0.0 if warmup else dropout)
 
         def guidance_fn(hand: torch.Tensor, obj: torch.Tensor, batch: dict[str, Any] = batch) -> torch.Tensor:
             return enc.encode_motion(hand, obj, batch)

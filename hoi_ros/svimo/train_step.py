@@ -24,6 +24,11 @@ at low t is nearly the answer. With a path named in ``motion_noise_paths`` ("gui
 "readout": line 9) that VID call sees the motion noised at s ~ U{t..T−1} instead (told s; the latents
 stay at t), so the DiT is not taught to copy a guidance that is better than any the sampler can give.
 
+Guidance dropout (not in the paper; ``TrainConfig.guidance_dropout``, docs/svimo.md): in the joint phase
+a share of the samples sees z̃₀ᴹ = 0 (what "w/o VID" always sees), as self-conditioning is trained
+(Chen et al. 2023, "Analog Bits"), so G_θ keeps a motion model of its own and uses the guidance as a
+hint rather than an answer to copy. Sampling (Alg. 2) always computes the guidance.
+
 Gradient-constraint shaping (not in the paper; ``TrainConfig.constraint_paths`` / ``constraint_ramp_steps``,
 docs/svimo.md): line 9's gradient into G_θ may flow through only some of SViMo's outputs
 (``constraint_paths``: "video" → ẑ₀ⱽ, "motion" → ẑ₀ᴹ; the paper: both) and be scaled by
@@ -75,7 +80,8 @@ class StepNoise:
     """The random draws of one step: t ~ U{0..T−1} (§4.2) and ε for z⁽ⱽ⁾, z⁽ᴹ⁾, h and o (Eq. 1);
     ``clean [B]`` (warm-up only, optional): which samples give VID the clean latents z₀;
     ``s [B]``, ``eps_hand_s``, ``eps_obj_s`` (optional): the motion's noise level s ≥ t and its ε for
-    the VID calls named in ``motion_noise_paths`` (module docstring)."""
+    the VID calls named in ``motion_noise_paths`` (module docstring); ``drop_guidance [B]`` (joint
+    phase, optional): the samples whose interaction guidance z̃₀ᴹ is replaced by zeros."""
 
     t: torch.Tensor
     eps_video: torch.Tensor
@@ -86,6 +92,7 @@ class StepNoise:
     s: torch.Tensor | None = None
     eps_hand_s: torch.Tensor | None = None
     eps_obj_s: torch.Tensor | None = None
+    drop_guidance: torch.Tensor | None = None
 
 
 def draw_noise(
@@ -97,18 +104,23 @@ def draw_noise(
     obj_shape: torch.Size,
     clean_fraction: float = 0.0,
     motion_noise: bool = False,
+    guidance_dropout: float = 0.0,
 ) -> StepNoise:
     """Draw one step's randomness from ``gen`` (CPU), in a fixed order (Alg. 1 lines 4–5); with
     ``clean_fraction`` > 0, then a Bernoulli(``clean_fraction``) mask per sample (warm-up input choice);
-    with ``motion_noise``, then s ~ U{t..T−1} and its ε for hand and object (exposure-bias remedy)."""
+    with ``motion_noise``, then s ~ U{t..T−1} and its ε for hand and object (exposure-bias remedy);
+    with ``guidance_dropout`` > 0, last, a Bernoulli(``guidance_dropout``) mask of samples whose z̃₀ᴹ is
+    zeroed. Each option draws after the ones before it, so switching one on leaves the others' draws."""
     t = torch.randint(0, num_timesteps, (video_shape[0],), generator=gen)
     eps = [torch.randn(tuple(s), generator=gen) for s in (video_shape, motion_shape, hand_shape, obj_shape)]
     clean = torch.rand(video_shape[0], generator=gen) < clean_fraction if clean_fraction > 0 else None
-    if not motion_noise:
-        return StepNoise(t, *eps, clean=clean)
-    s = t + (torch.rand(t.shape, generator=gen) * (num_timesteps - t)).long().clamp(max=num_timesteps - 1 - t)
-    eps_h, eps_o = (torch.randn(tuple(x), generator=gen) for x in (hand_shape, obj_shape))
-    return StepNoise(t, *eps, clean=clean, s=s, eps_hand_s=eps_h, eps_obj_s=eps_o)
+    noise = StepNoise(t, *eps, clean=clean)
+    if motion_noise:
+        noise.s = t + (torch.rand(t.shape, generator=gen) * (num_timesteps - t)).long().clamp(max=num_timesteps - 1 - t)
+        noise.eps_hand_s, noise.eps_obj_s = (torch.randn(tuple(x), generator=gen) for x in (hand_shape, obj_shape))
+    if guidance_dropout > 0:
+        noise.drop_guidance = torch.rand(video_shape[0], generator=gen) < guidance_dropout
+    return noise
 
 
 MOTION_NOISE_PATHS = ("guidance", "readout")
@@ -221,6 +233,8 @@ class SViMoTrainModule(nn.Module):
                 hg, og = self._vid(hg_in, og_in, ztv, ztm, level)
                 guidance = guidance_fn(self.vid.from_diffusion(hg.float()), self.vid.from_diffusion(og.float()))
             guidance = guidance.to(device=device, dtype=z0m.dtype)
+            if noise.drop_guidance is not None:  # guidance dropout (module docstring)
+                guidance = torch.where(noise.drop_guidance.to(device).view(-1, 1, 1, 1, 1), 0.0, guidance)
         else:
             guidance = torch.zeros_like(z0m)
         # Line 8: G_θ(z_tⱽ ⊕ z_I, z_tᴹ ⊕ z̃₀ᴹ, P, t) -> (ẑ₀ⱽ, ẑ₀ᴹ).

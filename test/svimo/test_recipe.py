@@ -172,14 +172,23 @@ def test_same_weights_compares_tensors_and_metadata(tmp_path: Path) -> None:
     assert same_weights(tmp_path / "x.safetensors", tmp_path / "y.safetensors")
     assert not same_weights(tmp_path / "x.safetensors", tmp_path / "z.safetensors")
     assert not same_weights(tmp_path / "x.safetensors", tmp_path / "m.safetensors")
+    # A re-run in another folder: its checkpoint's model_config names its own VAE path.
+    save_file(w, str(tmp_path / "r.safetensors"), metadata={"model_config": "path: /runs/a/vae"})
+    save_file(w, str(tmp_path / "s.safetensors"), metadata={"model_config": "path: /runs/b/vae"})
+    assert not same_weights(tmp_path / "r.safetensors", tmp_path / "s.safetensors")
+    assert same_weights(tmp_path / "r.safetensors", tmp_path / "s.safetensors", ("/runs/b", "/runs/a"))
 
 
 def test_card_names_every_deviation_of_the_loop() -> None:
     """The card's training row says which of the loop's deviations from Alg. 1 the run used."""
-    from hoi_ros.svimo.card import _constraint_note, _motion_noise_note
+    from hoi_ros.svimo.card import _constraint_note, _dropout_note, _motion_noise_note
 
-    paper = {"loop_motion_noise": [], "constraint_paths": ["video", "motion"], "constraint_ramp_steps": 0}
+    paper = {"loop_motion_noise": [], "constraint_paths": ["video", "motion"], "constraint_ramp_steps": 0,
+             "guidance_dropout": 0.0}
     assert _motion_noise_note(paper) == "" and _constraint_note(paper) == "" and _constraint_note({}) == ""
+    assert _dropout_note(paper) == "" and _dropout_note({}) == ""
+    assert "50% of the joint samples" in _dropout_note({"guidance_dropout": 0.5})
+    assert "does not reach G_θ" in _constraint_note({"constraint_paths": []})
     note = _constraint_note({"constraint_paths": ["video"], "constraint_ramp_steps": 3000})
     assert "through ẑ₀ⱽ only" in note and "first 3000 joint steps" in note and "not in the paper" in note
     assert "guidance VID call sees" in _motion_noise_note({"loop_motion_noise": ["guidance"]})

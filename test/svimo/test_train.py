@@ -194,6 +194,33 @@ def test_constraint_ramp_is_linear_over_the_joint_phase() -> None:
         tiny(Path("/nonexistent"), constraint_ramp_steps=-1)
 
 
+def test_guidance_dropout_zeroes_the_marked_samples_guidance_only(step_inputs: dict, monkeypatch) -> None:
+    """guidance_dropout: the marked samples' z̃₀ᴹ reaches G_θ as zeros, the others' unchanged; the mask is
+    drawn last, so the paper's draws (and the motion-noise draws) are the same with it on."""
+    b, lat = step_inputs["batch"], step_inputs["latents"]
+    shapes = (lat["video_latents"].shape, lat["motion_latents"].shape, b["hand"].shape, b["obj"].shape)
+    plain = draw_noise(torch.Generator().manual_seed(5), 1000, *shapes, motion_noise=True)
+    noise = draw_noise(torch.Generator().manual_seed(5), 1000, *shapes, motion_noise=True, guidance_dropout=0.5)
+    assert plain.drop_guidance is None and noise.drop_guidance is not None and noise.drop_guidance.shape == (2,)
+    for name in ("t", "eps_video", "eps_obj", "s", "eps_obj_s"):
+        torch.testing.assert_close(getattr(plain, name), getattr(noise, name))
+    always = draw_noise(torch.Generator().manual_seed(5), 1000, *shapes, guidance_dropout=0.999999)
+    assert bool(always.drop_guidance.all())
+    module = _module(step_inputs, LoopConfig())
+    seen: list[torch.Tensor] = []
+    monkeypatch.setattr(module.dit, "forward", lambda *a, _f=module.dit.forward: seen.append(a[3]) or _f(*a))
+    marker = torch.full((2, 3, 4, 4, 6), 0.25)
+    step_inputs["noise"].drop_guidance = torch.tensor([True, False])
+    try:
+        _run(module, step_inputs, warmup=False, guidance_fn=lambda h, o: marker)
+    finally:
+        step_inputs["noise"].drop_guidance = None
+    assert not seen[0][0].any()
+    torch.testing.assert_close(seen[0][1], marker[1])
+    with pytest.raises(ValueError, match="guidance_dropout"):
+        tiny(Path("/nonexistent"), guidance_dropout=1.0)
+
+
 def test_warmup_trains_vid_only(step_inputs: dict) -> None:
     module = _module(step_inputs, LoopConfig())
     losses = _run(module, step_inputs, warmup=True)
@@ -204,19 +231,22 @@ def test_warmup_trains_vid_only(step_inputs: dict) -> None:
 
 
 # ---------------------------------------------------------------------- whole runs
-def test_guidance_motion_noise_leaves_a_run_without_guidance_unchanged(tmp_path: Path) -> None:
-    """w/o VID has no guidance call: ``loop_motion_noise: [guidance]`` must not change its run (the
-    recipe shares one ``train:`` section between the shipped model and its ablation)."""
+def test_guidance_switches_leave_a_run_without_guidance_unchanged(tmp_path: Path) -> None:
+    """w/o VID has no guidance call and no gradient constraint: ``loop_motion_noise: [guidance]``,
+    ``guidance_dropout`` and the constraint's shaping must not change its run (the recipe shares one
+    ``train:`` section between the shipped model and its ablation)."""
     model = load_train_config(TINY_TRAIN)[1].to_dict()
     model["loop"] = {"interaction_guidance": False, "gradient_constraint": False}
     common = {"model": model, "data": {"kind": "synthetic", "num_samples": 2}, "batch_size": 1,
               "warmup_steps": 1, "joint_steps": 3, "checkpoint_every": 1000}
     logs = []
-    for name, paths in (("plain", []), ("noised", ["guidance"])):
-        cfg, model_cfg = tiny(tmp_path / name, loop_motion_noise=paths, **common)
+    for name, extra in (("plain", {}), ("noised", {"loop_motion_noise": ["guidance"]}),
+                        ("dropout", {"guidance_dropout": 0.5}),
+                        ("shaped", {"constraint_paths": ["video"], "constraint_ramp_steps": 2})):
+        cfg, model_cfg = tiny(tmp_path / name, **extra, **common)
         res = train(cfg, model_cfg, resume=None)
         logs.append([{k: v for k, v in e.items() if k != "time"} for e in read_log(res.loss_log)])
-    assert len(logs[0]) == 4 and logs[0] == logs[1]
+    assert len(logs[0]) == 4 and logs[0] == logs[1] == logs[2] == logs[3]
 
 
 def test_one_batch_overfits(tmp_path: Path) -> None:

@@ -249,6 +249,19 @@ def test_guidance_switches_leave_a_run_without_guidance_unchanged(tmp_path: Path
     assert len(logs[0]) == 4 and logs[0] == logs[1] == logs[2] == logs[3]
 
 
+def test_guidance_dropout_reaches_a_run_with_guidance(tmp_path: Path) -> None:
+    """``train`` hands ``guidance_dropout`` to the joint steps of a run with the loop on: the warm-up
+    logs the same losses, the joint phase different ones."""
+    common = {"data": {"kind": "synthetic", "num_samples": 2}, "batch_size": 2, "warmup_steps": 1,
+              "joint_steps": 2, "checkpoint_every": 1000}
+    logs = []
+    for name, p in (("plain", 0.0), ("dropout", 0.5)):
+        cfg, model_cfg = tiny(tmp_path / name, guidance_dropout=p, **common)
+        logs.append(read_log(train(cfg, model_cfg, resume=None).loss_log))
+    assert logs[0][0]["loss"] == logs[1][0]["loss"]
+    assert [e["loss"] for e in logs[0][1:]] != [e["loss"] for e in logs[1][1:]]
+
+
 def test_one_batch_overfits(tmp_path: Path) -> None:
     """One sample, batch 1, 300 joint steps: the loss falls by more than 10x (t and ε stay random)."""
     cfg, model_cfg = tiny(tmp_path, data={"kind": "synthetic", "num_samples": 1}, batch_size=1, warmup_steps=0,

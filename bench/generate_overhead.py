@@ -48,9 +48,9 @@ def main() -> int:
     from ros_support import NodeProcess
 
     from hoi_ros.core.generation import GeneratorLimits
+    from hoi_ros.core.queue import GenerationQueue
     from hoi_ros.core.synthetic import reach_grasp_lift
     from hoi_ros.nodes.conversions import sequence_to_motion_msg
-    from hoi_ros.nodes.generation_queue import GenerationQueue
     from hoi_ros.nodes.validation import validate_request
 
     height, width, frames = 416, 624, 49

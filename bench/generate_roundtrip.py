@@ -1,6 +1,6 @@
 """Round-trip latency of the /hoi/generate action with a model config (default: SViMo tiny).
 
-    source scripts/env.sh && python bench/generate_roundtrip.py [--config config/svimo/tiny.yaml] [--repeats 5]
+    source scripts/env.sh && python bench/generate_roundtrip.py [--config config/models/svimo/tiny_for_tests.yaml] [--repeats 5]
 
 Starts ``hoi_generator`` in a separate process, sends ``--repeats`` goals with the model's default
 frames and steps (after one warm-up goal) and reports the median wall time from sending the goal to
@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "test" / "nodes"))
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", default=str(REPO / "config" / "svimo" / "tiny.yaml"))
+    ap.add_argument("--config", default=str(REPO / "config" / "models" / "svimo" / "tiny_for_tests.yaml"))
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--size", default="416x624", help="HxW of the reference image sent")
     args = ap.parse_args()

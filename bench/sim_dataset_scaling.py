@@ -2,7 +2,7 @@
 
     source scripts/env.sh && python bench/sim_dataset_scaling.py [-n 12] [--repeats 2]
 
-Writes the same dataset (``-n`` episodes, seed 0, ``config/sim/dataset.yaml``: 320x240, all
+Writes the same dataset (``-n`` episodes, seed 0, ``config/recipes/sim_dataset_default.yaml``: 320x240, all
 channels, mp4 + npz) with one worker pinned to one core, then with two workers pinned to two
 cores (each worker: one llvmpipe rasteriser thread, its own episodes, its own files), alternating
 ``--repeats`` times; prints the wall times, the median speed-up and checks that both outputs are

@@ -26,9 +26,10 @@ import time
 import mujoco
 import numpy as np
 
+from hoi_ros.core.episodes import keypoint_maps
 from hoi_ros.sim.episode import EpisodeConfig, run_episode
 from hoi_ros.sim.objects import make_object
-from hoi_ros.sim.render import SimRenderer, keypoint_maps
+from hoi_ros.sim.render import SimRenderer
 from hoi_ros.sim.tasks import TaskRequest, simulate, yaw_quat
 
 

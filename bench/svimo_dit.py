@@ -15,7 +15,7 @@ backward passes (loss = mean square of the raw outputs); medians. Memory, two wa
 
 Tokens = text + 2 × F·(h/p)·(w/p) (the joint sequence of Eq. 4).
 
-The last lines estimate the full model (config/svimo/paper.yaml, 26,590 tokens), labelled as
+The last lines estimate the full model (config/models/svimo/paper.yaml, 26,590 tokens), labelled as
 extrapolations: time = its analytic FLOPs (:func:`hoi_ros.svimo.dit.attention_flops`) / the
 throughput measured on the largest case; activations = the measured saved bytes per
 token·layer·width × 26,590 · 42 · 3072 (float32; half in bf16); training state = 16 bytes per
@@ -115,10 +115,10 @@ def estimate_full(largest: dict) -> dict:
     """Extrapolate to paper.yaml from the largest measured case (see the module docstring)."""
     from hoi_ros.svimo.config import SViMoConfig
     from hoi_ros.svimo.dit import attention_flops
-    from hoi_ros.svimo.params import parameter_counts
+    from hoi_ros.svimo.experiments.params import parameter_counts
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    cfg = SViMoConfig.from_yaml(os.path.join(root, "config/svimo/paper.yaml"))
+    cfg = SViMoConfig.from_yaml(os.path.join(root, "config/models/svimo/paper.yaml"))
     f, h, w = cfg.latent_grid
     flops = attention_flops(cfg.dit, f, h, w)
     gflops_per_s = largest["forward_gflop"] / largest["forward_s"]

@@ -5,7 +5,7 @@
 
 Needs only torch, diffusers, safetensors, numpy and pyyaml (no transformers, no accelerate): it
 imports :mod:`hoi_ros.svimo.dit` and :mod:`hoi_ros.svimo.vid` from this checkout and reads the
-``dit``/``vid``/``video``/``vae`` sections of ``config/svimo/paper.yaml`` (``base:`` chains resolved).
+``dit``/``vid``/``video``/``vae`` sections of ``config/models/svimo/paper.yaml`` (``base:`` chains resolved).
 Random weights; nothing is downloaded. Every case is measured after one warm-up pass, times are
 medians over ``--repeats`` with ``torch.cuda.synchronize``; memory is ``torch.cuda.max_memory_allocated``
 over the case (weights included), reset between cases. Results are written to ``--out`` after every
@@ -206,13 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     if args.tiny:
         device, dtype = torch.device("cpu"), torch.float32
-        config = Path(args.config or ROOT / "config/svimo/tiny.yaml")
+        config = Path(args.config or ROOT / "config/models/svimo/tiny_for_tests.yaml")
     else:
         if not torch.cuda.is_available():
             print("error: no CUDA device (use --tiny for the CPU smoke run)", file=sys.stderr)
             return 2
         device, dtype = torch.device("cuda"), torch.bfloat16
-        config = Path(args.config or ROOT / "config/svimo/paper.yaml")
+        config = Path(args.config or ROOT / "config/models/svimo/paper.yaml")
     raw = read_config(config)
     dit_cfg = DiTConfig(**raw["dit"])
     vid_cfg = VIDConfig(**raw["vid"])

@@ -5,7 +5,7 @@
     ros2 launch hoi_ros generate.launch.py generator_params:=/path/to/my_generator.yaml
 
 Then: ``ros2 action send_goal /hoi/generate hoi_ros/action/Generate ...`` or ``python -m hoi_ros.nodes.demo_client``.
-Parameters come from share/hoi_ros/config/*.yaml (see each file's comments).
+Parameters come from share/hoi_ros/config/ros/*.yaml (see each file's comments).
 """
 
 import os
@@ -21,7 +21,7 @@ from launch import LaunchDescription
 
 def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory("hoi_ros")
-    config = os.path.join(share, "config")
+    config = os.path.join(share, "config", "ros")
     args = [
         DeclareLaunchArgument("rviz", default_value="false", description="start rviz2 with hoi.rviz"),
         DeclareLaunchArgument("generator_params", default_value=os.path.join(config, "generator.yaml"),

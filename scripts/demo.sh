@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, end to end on the embedded default (sets the machine up first when needed):
-# starts hoi_generator (config/generator.yaml), sends an image + prompt through the /hoi/generate
+# starts hoi_generator (config/ros/generator.yaml), sends an image + prompt through the /hoi/generate
 # action with a progress bar, and writes the generated video, 3D motion and a contact sheet to
 # out/demo/ (override with --out DIR). Arguments go to `python -m hoi_ros.nodes.demo_stack`
 # (--prompt, --image PNG, --seed, --steps, ...).

@@ -1,7 +1,17 @@
-"""The ROS-free core: data model, camera, rendered motion video, metrics, I/O, pictures."""
+"""The ROS-free, torch-free core: data model, camera, geometry, hand conventions, I/O, the
+rendered motion video, metrics, config loading, sim episodes on disk, the generator seam and the
+request queue. Importing it loads neither torch nor rclpy nor MuJoCo (``test/core/test_imports.py``)."""
 
 from hoi_ros.core.camera import Camera, look_at
-from hoi_ros.core.generation import GenerationCancelled, GenerationRequest, GeneratorLimits, HOIGenerator
+from hoi_ros.core.generation import (
+    STAGES,
+    GenerationCancelled,
+    GenerationRequest,
+    Generator,
+    GeneratorLimits,
+    HOIGenerator,
+    RequestError,
+)
 from hoi_ros.core.hand import BONES, FINGERTIPS, HAND_JOINT_NAMES, JOINTS_PER_HAND, joint_names
 from hoi_ros.core.metrics import chamfer_distance, motion_smoothness, mpjpe
 from hoi_ros.core.render import render_motion_video
@@ -12,12 +22,15 @@ __all__ = [
     "FINGERTIPS",
     "HAND_JOINT_NAMES",
     "JOINTS_PER_HAND",
+    "STAGES",
     "Camera",
     "GenerationCancelled",
     "GenerationRequest",
+    "Generator",
     "GeneratorLimits",
     "HOIGenerator",
     "HOISequence",
+    "RequestError",
     "chamfer_distance",
     "joint_names",
     "look_at",

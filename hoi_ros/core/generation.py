@@ -1,8 +1,15 @@
-"""The seam between the ROS face and any image+text -> video+motion generator.
+"""The one seam between the ROS face and every model: typed requests, a stage vocabulary, limits.
 
-``/hoi/generate`` (service and action) validates a request, turns it into a
-:class:`GenerationRequest` and calls :meth:`HOIGenerator.generate`. SViMo (``hoi_ros.svimo``)
-implements this protocol; so can any other model a user plugs in.
+A node validates a request message, resolves it against the model's :class:`GeneratorLimits`
+into a typed request (:class:`GenerationRequest`: reference image + prompt → sequence, SViMo's
+kind; PAM's conditions → video and ArtHOI's video → reconstruction add their own request types)
+and calls :meth:`Generator.generate`, which returns an :class:`~hoi_ros.core.sequence.HOISequence`
+(video and/or motion, articulation where the model recovers it). Progress is reported in the
+stage vocabulary :data:`STAGES`; a set ``cancel`` event stops the model within one step.
+
+The limits are declared once, by the model (its :class:`GeneratorLimits`), and checked by one
+function, :meth:`GeneratorLimits.check`, which every entry point calls; a violation raises
+:class:`RequestError` naming the field.
 """
 
 from __future__ import annotations
@@ -10,23 +17,36 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from hoi_ros.core.sequence import HOISequence
 
-# progress(stage, step, total_steps): called from the generating thread.
+# The stages every model reports progress in (feedback's ``stage`` field), in the order they run.
+STAGES = ("queued", "loading", "encoding", "denoising", "decoding", "optimizing", "rendering", "writing")
+
+# progress(stage, step, total_steps): called from the generating thread; stage is one of STAGES.
 ProgressCallback = Callable[[str, int, int], None]
+
+MAX_SEED = 2**31 - 1
 
 
 class GenerationCancelled(Exception):
     """Raised by a generator when its ``cancel`` event was set; it stops within one step."""
 
 
+class RequestError(ValueError):
+    """An invalid request; ``str(error)`` starts with the field name, ``field`` holds it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
 @dataclass(frozen=True)
 class GeneratorLimits:
-    """What a generator accepts; requests outside these are rejected before any compute."""
+    """What a model accepts; requests outside these are refused before any compute."""
 
     min_frames: int = 1
     max_frames: int = 49
@@ -38,10 +58,60 @@ class GeneratorLimits:
     max_prompt_chars: int = 1000
     max_image_pixels: int = 4096 * 4096
 
+    def resolve_count(self, value: int, name: str) -> int:
+        """``num_frames`` or ``num_inference_steps`` with 0 meaning the model's default, range-checked."""
+        low, high, default = {
+            "num_frames": (self.min_frames, self.max_frames, self.default_frames),
+            "num_inference_steps": (self.min_steps, self.max_steps, self.default_steps),
+        }[name]
+        value = int(value)
+        if value == 0:
+            return default
+        if not low <= value <= high:
+            raise RequestError(name, f"{value} is outside the model's range {low}..{high} (0 = default {default})")
+        return value
+
+    def resolve_guidance(self, value: float) -> float:
+        """Classifier-free guidance scale: 0 = the model's default, else finite and >= 1 (1 = off)."""
+        value = float(value)
+        if not np.isfinite(value):
+            raise RequestError("guidance_scale", f"must be a finite number, got {value}")
+        if value == 0:
+            return float(self.default_guidance)
+        if value < 1:
+            raise RequestError("guidance_scale", f"must be 0 (the model's default) or >= 1 (1 = off), got {value}")
+        return value
+
+    def check(self, request: Any) -> None:
+        """Every limit a resolved request must meet (fields it lacks are not checked)."""
+        for name in ("num_frames", "num_inference_steps"):
+            if hasattr(request, name):
+                value = int(getattr(request, name))
+                if value == 0 or self.resolve_count(value, name) != value:
+                    raise RequestError(name, f"{value} is not a resolved count (0 is resolved by the node)")
+        if hasattr(request, "guidance_scale"):
+            g = float(request.guidance_scale)
+            if g == 0 or self.resolve_guidance(g) != g:
+                raise RequestError("guidance_scale", f"{g} is not a resolved scale")
+        if hasattr(request, "seed") and not 0 <= int(request.seed) <= MAX_SEED:
+            raise RequestError("seed", f"{request.seed} is outside 0..{MAX_SEED}: exceeds {MAX_SEED} "
+                               "(negative = pick one)")
+        if hasattr(request, "prompt"):
+            prompt = str(request.prompt)
+            if not prompt.strip():
+                raise RequestError("prompt", "empty; describe the interaction, e.g. 'grasp the mug and lift it'")
+            if len(prompt) > self.max_prompt_chars:
+                raise RequestError("prompt", f"{len(prompt)} characters exceeds the limit of {self.max_prompt_chars}")
+        image = getattr(request, "image", None)
+        if image is not None and image.shape[0] * image.shape[1] > self.max_image_pixels:
+            raise RequestError("image", f"{image.shape[1]}x{image.shape[0]} exceeds {self.max_image_pixels} pixels")
+
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """A validated request: RGB image ``[H, W, 3] uint8`` and prompt, sizes already resolved."""
+    """Reference image + prompt → sequence (SViMo): RGB ``[H, W, 3] uint8``, every size resolved."""
+
+    kind: ClassVar[str] = "image_prompt"
 
     image: np.ndarray
     prompt: str
@@ -52,10 +122,29 @@ class GenerationRequest:
 
 
 @runtime_checkable
-class HOIGenerator(Protocol):
-    """Anything that turns a reference image + prompt into an :class:`HOISequence`."""
+class Generator(Protocol):
+    """Any model the nodes serve: a typed request in, an :class:`HOISequence` out.
+
+    ``request_type`` is the request class it takes; ``limits`` what it accepts. A generator may
+    also offer ``release_memory()`` (return cached accelerator memory), called after a failure.
+    """
 
     limits: GeneratorLimits
+    request_type: ClassVar[type]
+
+    def generate(
+        self,
+        request: Any,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> HOISequence:
+        """Run the model; raise :class:`GenerationCancelled` when ``cancel`` is set."""
+        ...
+
+
+@runtime_checkable
+class HOIGenerator(Generator, Protocol):
+    """A :class:`Generator` of :class:`GenerationRequest` (reference image + prompt → video + motion)."""
 
     def generate(
         self,

@@ -1,8 +1,9 @@
 """Motion metrics of SViMo Table 2: MPJPE, motion smoothness, Chamfer distance.
 
-All functions take numpy arrays or torch tensors with any leading batch dimensions and compute
-in torch (so training losses reuse them); with numpy input they return a Python float / numpy
-array. Units follow the input (metres in hoi_ros).
+All functions take numpy arrays or torch tensors with any leading batch dimensions. Torch input is
+computed in torch (so training losses reuse them, gradients included); anything else in float64
+numpy, returning a Python float / numpy array, so this module never loads torch. Units follow the
+input (metres in hoi_ros).
 
 Definitions (the paper names the metrics without formulas):
 - MPJPE: mean over frames and joints of the Euclidean distance between predicted and true joints.
@@ -19,38 +20,45 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 
-def _to_tensor(x: Any) -> tuple[torch.Tensor, bool]:
-    if isinstance(x, torch.Tensor):
-        return x, False
-    return torch.as_tensor(np.asarray(x, dtype=np.float64)), True
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.startswith("torch")
 
 
-def _out(value: torch.Tensor, was_numpy: bool) -> Any:
-    if not was_numpy:
+def _pair(a: Any, b: Any) -> tuple[Any, Any, bool]:
+    """Both inputs as tensors like ``a`` (when ``a`` is a torch tensor; tensor methods only, so this
+    module never imports torch) or as float64 numpy arrays."""
+    if _is_torch(a):
+        return a, (b.to(a) if _is_torch(b) else a.new_tensor(np.asarray(b))), True
+    return np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), False
+
+
+def _norm(x: Any, is_torch: bool) -> Any:
+    return x.norm(dim=-1) if is_torch else np.linalg.norm(x, axis=-1)
+
+
+def _scalar(value: Any, is_torch: bool) -> Any:
+    if is_torch:
         return value
-    arr = value.detach().cpu().numpy()
-    return float(arr) if arr.ndim == 0 else arr
+    return float(value) if np.ndim(value) == 0 else np.asarray(value)
 
 
 def mpjpe(pred: Any, target: Any) -> Any:
     """Mean per-joint position error over all leading dimensions of ``[..., J, 3]`` arrays."""
-    p, was_np = _to_tensor(pred)
-    t, _ = _to_tensor(target)
-    if p.shape != t.shape or p.shape[-1] != 3:
+    p, t, is_torch = _pair(pred, target)
+    if tuple(p.shape) != tuple(t.shape) or p.shape[-1] != 3:
         raise ValueError(f"mpjpe: shapes must match and end in 3, got {tuple(p.shape)} vs {tuple(t.shape)}")
-    return _out(torch.linalg.vector_norm(p - t.to(p), dim=-1).mean(), was_np)
+    return _scalar(_norm(p - t, is_torch).mean(), is_torch)
 
 
 def motion_smoothness(joints: Any) -> Any:
     """Mean joint acceleration norm of ``[T, J, 3]`` (or ``[B, T, J, 3]``, averaged over all)."""
-    h, was_np = _to_tensor(joints)
+    h, _, is_torch = _pair(joints, joints)
     if h.ndim < 3 or h.shape[-1] != 3 or h.shape[-3] < 3:
         raise ValueError(f"motion_smoothness: expected [..., T>=3, J, 3], got {tuple(h.shape)}")
     acc = h[..., 2:, :, :] - 2 * h[..., 1:-1, :, :] + h[..., :-2, :, :]
-    return _out(torch.linalg.vector_norm(acc, dim=-1).mean(), was_np)
+    return _scalar(_norm(acc, is_torch).mean(), is_torch)
 
 
 def chamfer_distance(a: Any, b: Any, squared: bool = False, reduce: bool = True) -> Any:
@@ -59,18 +67,20 @@ def chamfer_distance(a: Any, b: Any, squared: bool = False, reduce: bool = True)
     With ``reduce`` the per-set distances are averaged over all leading dimensions (frames,
     batch); without, the ``[...]`` array of per-set distances is returned.
     """
-    x, was_np = _to_tensor(a)
-    y, _ = _to_tensor(b)
-    y = y.to(x)
-    if x.shape[:-2] != y.shape[:-2] or x.shape[-1] != 3 or y.shape[-1] != 3:
+    x, y, is_torch = _pair(a, b)
+    if tuple(x.shape[:-2]) != tuple(y.shape[:-2]) or x.shape[-1] != 3 or y.shape[-1] != 3:
         raise ValueError(f"chamfer_distance: incompatible shapes {tuple(x.shape)} and {tuple(y.shape)}")
     if x.shape[-2] == 0 or y.shape[-2] == 0:
         raise ValueError("chamfer_distance: empty point set")
-    d2 = (x.unsqueeze(-2) - y.unsqueeze(-3)).pow(2).sum(-1)  # [..., Ka, Kb]
-    near_ab, near_ba = d2.min(dim=-1).values, d2.min(dim=-2).values
-    if not squared:  # sqrt with a finite gradient where a distance is exactly zero
-        near_ab, near_ba = (
-            torch.where(m > 0, m.clamp_min(1e-20).sqrt(), torch.zeros_like(m)) for m in (near_ab, near_ba)
-        )
+    if is_torch:
+        d2 = (x.unsqueeze(-2) - y.unsqueeze(-3)).pow(2).sum(-1)  # [..., Ka, Kb]
+        near_ab, near_ba = d2.min(dim=-1).values, d2.min(dim=-2).values
+        if not squared:  # sqrt with a finite gradient where a distance is exactly zero
+            near_ab, near_ba = (m.clamp_min(1e-20).sqrt().where(m > 0, m.new_zeros(())) for m in (near_ab, near_ba))
+    else:
+        d2 = ((x[..., :, None, :] - y[..., None, :, :]) ** 2).sum(-1)
+        near_ab, near_ba = d2.min(axis=-1), d2.min(axis=-2)
+        if not squared:
+            near_ab, near_ba = np.sqrt(near_ab), np.sqrt(near_ba)
     per_set = near_ab.mean(-1) + near_ba.mean(-1)
-    return _out(per_set.mean() if reduce else per_set, was_np)
+    return _scalar(per_set.mean() if reduce else per_set, is_torch)

@@ -1,32 +1,47 @@
 """``HOISequence``: the one data model every part of hoi_ros passes around.
 
 A hand-object interaction of T frames: optional video ``[T, H, W, 3] uint8``, hand joints
-``[T, J, 3]`` (metres, J = 21 or 42, see :mod:`hoi_ros.core.hand`), object surface points
-``[T, K, 3]`` (metres; SViMo's tool/target split is kept in ``object_point_labels``), the camera
-that films it, fps, the text prompt and free-form JSON metadata. It is validated on construction:
-anything malformed raises ``ValueError`` naming the field.
+``[T, J, 3]`` (metres, J = 21 or 42, see :mod:`hoi_ros.core.hand`) with the side of each hand
+(``hand_sides``), object surface points ``[T, K, 3]`` (metres), the camera that films it, fps,
+the text prompt and free-form JSON metadata. It is validated on construction: anything malformed
+raises ``ValueError`` naming the field.
 
-On disk a sequence is ``<stem>.npz`` (every array, losslessly, plus JSON metadata) and, when it
-has a video, ``<stem>.mp4`` beside it. Both are written atomically.
+Objects: each object point carries a label ``object_point_labels[k]``, a small integer that
+indexes ``object_names``. SViMo's tool/target split (§4) is one such naming and the default:
+``("tool", "target")`` with labels :data:`OBJECT_LABEL_TOOL` and :data:`OBJECT_LABEL_TARGET`. An
+object may be articulated: ``articulations`` holds at most one
+:class:`~hoi_ros.core.articulation.Articulation` per object (parts, revolute/prismatic joints,
+per-frame joint states and part poses, ArtHOI §3); a rigid object with a pose (PAM) is an
+articulation with one part and no joints.
+
+On disk a sequence is ``<stem>.npz`` (every array, losslessly, plus a JSON header) and, when it
+has a video, ``<stem>.mp4`` beside it. Both are written atomically. :data:`FORMAT_VERSION` 2 adds
+``hand_sides``, ``object_names`` and the articulations; version 1 files (whose hand sides were in
+``metadata["hand_sides"]``) still load.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hoi_ros.core.articulation import Articulation
 from hoi_ros.core.camera import Camera
 from hoi_ros.core.hand import HAND_SIDES, joint_names, num_hands_for
 from hoi_ros.core.io import npz_bytes, read_video, write_bytes_atomic, write_video
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMAT_VERSIONS: tuple[int, ...] = (1, 2)
 OBJECT_LABEL_TOOL = 0
 OBJECT_LABEL_TARGET = 1
+TOOL_TARGET_NAMES: tuple[str, ...] = ("tool", "target")  # SViMo's naming, indexed by the labels above
+MAX_OBJECTS = 256  # labels are uint8
 
 
 def _check_array(value: Any, name: str, ndim: int, dtype: type, last: int | None = None) -> np.ndarray:
@@ -49,9 +64,65 @@ def _check_array(value: Any, name: str, ndim: int, dtype: type, last: int | None
     return arr
 
 
+class _DefaultSides(tuple):
+    """The default hand sides, as read from a sequence that was given none.
+
+    A plain tuple to every reader; ``dataclasses.replace`` passes it back to ``__init__``, which
+    then defaults again, so ``replace(seq, hand_joints=two_hands)`` gets right, then left.
+    """
+
+    __slots__ = ()
+
+
+def _check_sides(sides: Any, num_hands: int, name: str) -> tuple[str, ...]:
+    """``sides`` as a tuple of ``num_hands`` distinct hand sides; ValueError naming ``name``."""
+    if (not isinstance(sides, list | tuple) or len(sides) != num_hands or len(set(sides)) != num_hands
+            or not all(isinstance(s, str) for s in sides) or not set(sides) <= set(HAND_SIDES)):
+        raise ValueError(
+            f"{name}: expected {num_hands} distinct of {list(HAND_SIDES)} (one per hand), got {sides!r}"
+        )
+    return tuple(sides)
+
+
+def _check_names(names: Any) -> tuple[str, ...]:
+    if not isinstance(names, list | tuple) or not names:
+        raise ValueError(f"object_names: expected a non-empty list of names, got {names!r}")
+    if len(names) > MAX_OBJECTS:
+        raise ValueError(f"object_names: at most {MAX_OBJECTS} objects (labels are uint8), got {len(names)}")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"object_names[{i}]: expected a non-empty string, got {name!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"object_names: names must be distinct, got {list(names)}")
+    return tuple(names)
+
+
+def _check_labels(labels: Any, k: int, names: tuple[str, ...], default_names: bool) -> np.ndarray:
+    arr = np.asarray(labels)
+    if arr.shape != (k,):
+        raise ValueError(f"object_point_labels: expected shape ({k},), got {arr.shape}")
+    if not arr.size:
+        return arr.astype(np.uint8)
+    if arr.dtype != np.bool_ and not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.floating) or not np.array_equal(arr, np.round(arr)):
+            raise ValueError(f"object_point_labels: expected integer labels, got dtype {arr.dtype}")
+    if arr.min() < 0:
+        raise ValueError(f"object_point_labels: labels must be >= 0, got {arr.min()}")
+    if arr.max() >= len(names):
+        which = f"the default object_names {list(names)}" if default_names else f"object_names {list(names)}"
+        raise ValueError(f"object_point_labels: label {int(arr.max())} has no name; {which} name labels "
+                         f"0..{len(names) - 1} (one name per label value)")
+    return arr.astype(np.uint8)
+
+
 @dataclass
 class HOISequence:
-    """A hand-object interaction sequence (see the module docstring for shapes and units)."""
+    """A hand-object interaction sequence (see the module docstring for shapes and units).
+
+    ``hand_sides``, ``object_names`` and ``object_point_labels`` may be left ``None``: they become
+    right (then left), SViMo's ``("tool", "target")`` and all 0. ``metadata["hand_sides"]`` is still
+    accepted (moved into ``hand_sides`` with a ``DeprecationWarning``); it will be removed.
+    """
 
     hand_joints: np.ndarray
     object_points: np.ndarray
@@ -61,6 +132,10 @@ class HOISequence:
     video: np.ndarray | None = None
     object_point_labels: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # A property below: reads give the sides (default right, then left); see _hand_sides_get.
+    hand_sides: tuple[str, ...] | None = None
+    object_names: tuple[str, ...] | None = None
+    articulations: tuple[Articulation, ...] = ()
 
     def __post_init__(self) -> None:
         self.hand_joints = _check_array(self.hand_joints, "hand_joints", 3, np.float32, last=3)
@@ -74,14 +149,11 @@ class HOISequence:
                 f"object_points: {self.object_points.shape[0]} frames, but hand_joints has {t}"
             )
         k = self.object_points.shape[1]
+        default_names = self.object_names is None
+        self.object_names = TOOL_TARGET_NAMES if default_names else _check_names(self.object_names)
         if self.object_point_labels is None:
-            self.object_point_labels = np.zeros(k, dtype=np.uint8)
-        labels = np.asarray(self.object_point_labels)
-        if labels.shape != (k,):
-            raise ValueError(f"object_point_labels: expected shape ({k},), got {labels.shape}")
-        if labels.size and (labels.min() < 0 or labels.max() > OBJECT_LABEL_TARGET):
-            raise ValueError("object_point_labels: values must be 0 (tool) or 1 (target)")
-        self.object_point_labels = labels.astype(np.uint8)
+            self.object_point_labels = np.full(k, OBJECT_LABEL_TOOL, dtype=np.uint8)
+        self.object_point_labels = _check_labels(self.object_point_labels, k, self.object_names, default_names)
         if not isinstance(self.camera, Camera):
             raise ValueError(f"camera: expected a hoi_ros.core.Camera, got {type(self.camera).__name__}")
         try:
@@ -112,14 +184,55 @@ class HOISequence:
             json.dumps(self.metadata)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"metadata: must be JSON-serialisable ({exc})") from exc
-        sides = self.metadata.get("hand_sides")
-        if sides is not None:
-            n = num_hands_for(self.hand_joints.shape[1])
-            if (not isinstance(sides, list | tuple) or len(sides) != n or len(set(sides)) != n
-                    or not set(sides) <= set(HAND_SIDES)):
-                raise ValueError(
-                    f"metadata.hand_sides: expected {n} distinct of {list(HAND_SIDES)} (one per hand), got {sides!r}"
-                )
+        self._init_hand_sides()
+        self._init_articulations()
+        self.__dict__["_constructed"] = True
+
+    def _init_hand_sides(self) -> None:
+        n = num_hands_for(self.hand_joints.shape[1])
+        sides = self.__dict__.get("_hand_sides")
+        if isinstance(sides, _DefaultSides):
+            sides = None
+        if "hand_sides" in self.metadata:
+            legacy = self.metadata["hand_sides"]
+            warnings.warn("HOISequence: metadata['hand_sides'] is deprecated; pass hand_sides=... instead",
+                          DeprecationWarning, stacklevel=4)
+            # A copy: the caller's dict (perhaps another sequence's metadata) is left as it was.
+            self.metadata = {key: v for key, v in self.metadata.items() if key != "hand_sides"}
+            if legacy is not None:
+                legacy = _check_sides(legacy, n, "metadata.hand_sides")
+                if sides is not None and tuple(sides) != legacy:
+                    raise ValueError(f"hand_sides: {sides!r} differs from metadata.hand_sides {list(legacy)!r}")
+                sides = legacy
+        self.__dict__["_hand_sides"] = None if sides is None else _check_sides(sides, n, "hand_sides")
+
+    def _init_articulations(self) -> None:
+        arts = self.articulations
+        if not isinstance(arts, list | tuple):
+            raise ValueError(f"articulations: expected a tuple of Articulation, got {type(arts).__name__}")
+        seen: set[str] = set()
+        t, k = self.num_frames, self.num_object_points
+        for i, art in enumerate(arts):
+            name = f"articulations[{i}]"
+            if not isinstance(art, Articulation):
+                raise ValueError(f"{name}: expected an Articulation, got {type(art).__name__}")
+            if art.object_name not in self.object_names:
+                raise ValueError(f"{name}.object_name: {art.object_name!r} is not one of object_names "
+                                 f"{list(self.object_names)}")
+            if art.object_name in seen:
+                raise ValueError(f"{name}.object_name: {art.object_name!r} already has an articulation")
+            seen.add(art.object_name)
+            if art.num_frames != t:
+                raise ValueError(f"{name}.joint_states: {art.num_frames} frames, but hand_joints has {t}")
+            if art.point_parts.size:
+                if art.point_parts.shape != (k,):
+                    raise ValueError(f"{name}.point_parts: expected shape ({k},) (one per object point), "
+                                     f"got {art.point_parts.shape}")
+                mine = self.object_point_labels == self.object_names.index(art.object_name)
+                if not np.array_equal(art.point_parts >= 0, mine):
+                    raise ValueError(f"{name}.point_parts: must give a part (>= 0) exactly for the points "
+                                     f"labelled {art.object_name!r} and -1 elsewhere")
+        self.articulations = tuple(arts)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -139,12 +252,6 @@ class HOISequence:
         return int(self.object_points.shape[1])
 
     @property
-    def hand_sides(self) -> tuple[str, ...]:
-        """Side of each hand in ``hand_joints`` order: ``metadata["hand_sides"]``, else right (then left)."""
-        sides = self.metadata.get("hand_sides")
-        return tuple(sides) if sides is not None else HAND_SIDES[: self.num_hands]
-
-    @property
     def joint_names(self) -> list[str]:
         return joint_names(self.num_hands, self.hand_sides)
 
@@ -152,6 +259,21 @@ class HOISequence:
     def timestamps(self) -> np.ndarray:
         """Seconds of each frame from the first."""
         return np.arange(self.num_frames, dtype=np.float64) / self.fps
+
+    def object_label(self, name: str) -> int:
+        """The label value of the object called ``name``; ValueError if there is none."""
+        if name not in self.object_names:
+            raise ValueError(f"object_names: no object {name!r} (the objects: {list(self.object_names)})")
+        return self.object_names.index(name)
+
+    def object_mask(self, name: str) -> np.ndarray:
+        """``[K]`` bool: which object points belong to the object called ``name``."""
+        return self.object_point_labels == self.object_label(name)
+
+    def articulation(self, name: str) -> Articulation | None:
+        """The articulation of the object called ``name``, or None when it has none (rigid)."""
+        self.object_label(name)
+        return next((a for a in self.articulations if a.object_name == name), None)
 
     def with_video(self, video: np.ndarray | None) -> HOISequence:
         """A copy with another video (validated)."""
@@ -172,7 +294,8 @@ class HOISequence:
         Each file is written atomically; the video goes first, so a present npz always has its
         complete video beside it. The npz bytes depend on the sequence alone
         (:func:`~hoi_ros.core.io.npz_bytes`); the mp4's also on ``video_threads`` (see
-        :func:`~hoi_ros.core.io.write_video`).
+        :func:`~hoi_ros.core.io.write_video`). The npz holds the arrays (articulation ``i``'s as
+        ``articulation_<i>_<field>``) and a JSON ``header`` with everything else.
         """
         npz_path = Path(path).with_suffix(".npz")
         video_name = ""
@@ -187,27 +310,39 @@ class HOISequence:
             "image_size": [self.camera.height, self.camera.width],
             "video_file": video_name,
             "video_frames": self.num_frames if video_name else 0,
+            "hand_sides": list(self.hand_sides),
+            "object_names": list(self.object_names),
+            "articulations": [a.to_dict() for a in self.articulations],
             "metadata": self.metadata,
         }
-        data = npz_bytes({
+        arrays = {
             "hand_joints": self.hand_joints,
             "object_points": self.object_points,
             "object_point_labels": self.object_point_labels,
             "intrinsics": self.camera.intrinsics,
             "extrinsics": self.camera.extrinsics,
-            "header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
-        })
-        write_bytes_atomic(npz_path, data)
+        }
+        for i, art in enumerate(self.articulations):
+            arrays[f"articulation_{i}_joint_states"] = art.joint_states
+            arrays[f"articulation_{i}_part_poses"] = art.part_poses
+            arrays[f"articulation_{i}_point_parts"] = art.point_parts
+        arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+        write_bytes_atomic(npz_path, npz_bytes(arrays))
         return npz_path
 
     @classmethod
     def load(cls, path: str | os.PathLike, load_video: bool = True) -> HOISequence:
-        """Read a sequence written by :meth:`save` (``path`` may name the .npz or the stem)."""
+        """Read a sequence written by :meth:`save` (``path`` may name the .npz or the stem).
+
+        Reads format versions 1 and 2; a version 1 file's ``metadata["hand_sides"]`` becomes
+        ``hand_sides`` (without a warning).
+        """
         npz_path = Path(path).with_suffix(".npz")
         with np.load(npz_path, allow_pickle=False) as data:
             header = json.loads(bytes(data["header"]).decode("utf-8"))
-            if header.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"{npz_path}: unsupported format_version {header.get('format_version')}")
+            version = header.get("format_version")
+            if version not in READABLE_FORMAT_VERSIONS:
+                raise ValueError(f"{npz_path}: unsupported format_version {version}")
             height, width = header["image_size"]
             camera = Camera(width, height, data["intrinsics"], data["extrinsics"])
             video = None
@@ -217,6 +352,16 @@ class HOISequence:
                     raise ValueError(
                         f"{npz_path}: video has {video.shape[0]} frames, expected {header['video_frames']}"
                     )
+            metadata = dict(header["metadata"])
+            if version == 1:
+                hand_sides, object_names, articulations = metadata.pop("hand_sides", None), None, ()
+            else:
+                hand_sides, object_names = header["hand_sides"], header["object_names"]
+                articulations = tuple(
+                    Articulation.from_dict(spec, data[f"articulation_{i}_joint_states"],
+                                           data[f"articulation_{i}_part_poses"], data[f"articulation_{i}_point_parts"])
+                    for i, spec in enumerate(header["articulations"])
+                )
             return cls(
                 hand_joints=data["hand_joints"],
                 object_points=data["object_points"],
@@ -225,5 +370,34 @@ class HOISequence:
                 fps=header["fps"],
                 prompt=header["prompt"],
                 video=video,
-                metadata=header["metadata"],
+                metadata=metadata,
+                hand_sides=hand_sides,
+                object_names=object_names,
+                articulations=articulations,
             )
+
+
+# ``hand_sides`` is a dataclass field (an __init__ argument, kept by ``dataclasses.replace``) read
+# through a property: unset, it is right (then left) for however many hands ``hand_joints`` has now;
+# and for one release a ``metadata["hand_sides"]`` written after construction still wins (with a
+# DeprecationWarning), as it did when the sides lived there.
+def _hand_sides_get(self: HOISequence) -> tuple[str, ...]:
+    """Side of each hand in ``hand_joints`` order ("right" / "left"); default right, then left."""
+    legacy = self.metadata.get("hand_sides") if isinstance(self.metadata, dict) else None
+    if legacy is not None:
+        warnings.warn("HOISequence: metadata['hand_sides'] is deprecated; set hand_sides instead",
+                      DeprecationWarning, stacklevel=2)
+        return _check_sides(legacy, self.num_hands, "metadata.hand_sides")
+    sides = self.__dict__.get("_hand_sides")
+    return _DefaultSides(HAND_SIDES[: self.num_hands]) if sides is None else sides
+
+
+def _hand_sides_set(self: HOISequence, value: Any) -> None:
+    if isinstance(value, _DefaultSides):
+        value = None
+    if value is not None and self.__dict__.get("_constructed"):
+        value = _check_sides(value, self.num_hands, "hand_sides")
+    self.__dict__["_hand_sides"] = value
+
+
+HOISequence.hand_sides = property(_hand_sides_get, _hand_sides_set, doc=_hand_sides_get.__doc__)  # type: ignore[assignment]

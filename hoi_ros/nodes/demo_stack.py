@@ -4,7 +4,7 @@
 
 What ``ros2 launch hoi_ros generate.launch.py`` + :mod:`hoi_ros.nodes.demo_client` do on a full
 ROS install, for a machine with only rclpy (no ``launch``/``ros2`` CLI): the generator node runs
-in a child process with ``config/generator.yaml`` (``--generator-params``) and its outputs go to
+in a child process with ``config/ros/generator.yaml`` (``--generator-params``) and its outputs go to
 ``<out>/generations``; the demo client sends the goal, shows a progress bar from the feedback and
 writes the contact sheet (generated video above the rendered motion video of the generated 3D
 motion). The node is stopped afterwards; its log is ``<out>/hoi_generator.log``. Arguments not
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    ap.add_argument("--generator-params", type=Path, default=REPO / "config" / "generator.yaml",
+    ap.add_argument("--generator-params", type=Path, default=REPO / "config" / "ros" / "generator.yaml",
                     help="hoi_generator parameter file")
     ap.add_argument("--request-id", default="", help="names the output folder of the generation "
                     "(default: demo-<date>-<time>; an existing one is refused, so nothing is overwritten)")

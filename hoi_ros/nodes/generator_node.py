@@ -4,11 +4,11 @@ Each generated motion is published (latched) on ``/hoi/motion`` (``hoi_ros/HOIMo
 path of its saved sequence on ``/hoi/sequence_path`` (``std_msgs/String``) for ``hoi_viz``.
 
 At start-up the node loads the generator named by the ``generator_config`` parameter (a model
-YAML such as ``config/svimo/tiny.yaml``) once. With ``generator_config: ""`` it still serves
+YAML such as ``config/models/svimo/tiny_for_tests.yaml``) once. With ``generator_config: ""`` it still serves
 ``/hoi/generate`` and answers every call with ``success=false`` and "no generator configured".
 
 Requests are validated (:mod:`hoi_ros.nodes.validation`) before any compute, then handed to a
-:class:`~hoi_ros.nodes.generation_queue.GenerationQueue`: one model worker thread, at most
+:class:`~hoi_ros.core.queue.GenerationQueue`: one model worker thread, at most
 ``queue_size`` requests waiting, anything beyond refused at once as "busy". A
 ``MultiThreadedExecutor`` with ``queue_size + 4`` threads runs the callbacks (reentrant group):
 a waiting call holds one thread, and at most ``queue_size + 1`` calls wait, so the executor
@@ -31,18 +31,19 @@ from std_msgs.msg import String
 
 from hoi_ros.action import Generate as GenerateAction
 from hoi_ros.core.generation import HOIGenerator
+from hoi_ros.core.queue import DuplicateRequest, GenerationQueue, Job, JobOutcome, QueueFull
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
-from hoi_ros.nodes.generation_queue import DuplicateRequest, GenerationQueue, Job, JobOutcome, QueueFull
 from hoi_ros.nodes.runtime import resolve_path, spin_node
 from hoi_ros.nodes.validation import RequestError, validate_request
 from hoi_ros.srv import Generate as GenerateSrv
 
 NO_GENERATOR = (
     "no generator configured: set the hoi_generator parameter 'generator_config' to a model YAML "
-    "(e.g. config/svimo/tiny.yaml) and restart the node"
+    "(e.g. config/models/svimo/tiny_for_tests.yaml) and restart the node"
 )
-# Overall progress (feedback.progress) spanned by each stage; unknown stages keep the last value.
+# Overall progress (feedback.progress) spanned by each stage of hoi_ros.core.generation.STAGES that SViMo
+# reports; other stages keep the last value.
 STAGE_SPANS: dict[str, tuple[float, float]] = {
     "queued": (0.0, 0.0),
     "encoding": (0.0, 0.05),
@@ -50,8 +51,6 @@ STAGE_SPANS: dict[str, tuple[float, float]] = {
     "decoding": (0.9, 0.97),
     "writing": (0.97, 1.0),
 }
-# Generator stage names -> the feedback's documented names (action/Generate.action).
-STAGE_NAMES: dict[str, str] = {"encode": "encoding", "denoise": "denoising", "decode": "decoding"}
 
 
 def resolve_config_path(path: str) -> Path:
@@ -189,7 +188,6 @@ class GeneratorNode(Node):
         state = {"stage": "queued", "progress": 0.0}
 
         def progress(stage: str, step: int, total: int) -> None:
-            stage = STAGE_NAMES.get(stage, stage)
             lo, hi = STAGE_SPANS.get(stage, (state["progress"], state["progress"]))
             frac = lo + (hi - lo) * (step / total if total > 0 else 1.0)
             state["progress"] = max(state["progress"], frac) if stage != "queued" else 0.0

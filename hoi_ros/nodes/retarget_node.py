@@ -14,7 +14,7 @@
   ``/robot_description`` (``std_msgs/String``), as ``robot_state_publisher`` expects; the same
   files are installed in ``share/hoi_ros/urdf/``. Remap ``joint_states`` to feed it.
 
-Parameters: ``config/retarget.yaml``. The node only converts messages; the solver is the core's.
+Parameters: ``config/ros/retarget.yaml``. The node only converts messages; the solver is the core's.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ After each rollout the node publishes its motion (latched) on ``/hoi/sim/motion`
 episode back at its fps for RViz: ``/hoi/sim/joint_states`` (``JointState``, 20 finger joints),
 ``/hoi/sim/wrist_pose`` (``PoseStamped``), ``/hoi/sim/object_poses`` (``PoseArray``) in
 ``frame_id``, and ``/hoi/sim/image/{rgb,depth,segmentation,keypoints}`` (``Image``) in
-``camera_frame_id``. Parameters: ``config/sim.yaml``.
+``camera_frame_id``. Parameters: ``config/ros/sim.yaml``.
 
 The node only converts messages; simulation and rendering live in :mod:`hoi_ros.sim`.
 """
@@ -29,11 +29,12 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 
+from hoi_ros.core.episodes import Episode
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
 from hoi_ros.nodes.image_conversion import image_to_msg
 from hoi_ros.nodes.runtime import spin_node
-from hoi_ros.sim.episode import Episode, EpisodeConfig, run_episode
+from hoi_ros.sim.episode import EpisodeConfig, run_episode
 from hoi_ros.sim.hand import check_side, finger_joint_names
 from hoi_ros.sim.render import segmentation_image
 from hoi_ros.sim.request import build_request
@@ -72,7 +73,7 @@ def array_image(values: np.ndarray, encoding: str, frame_id: str, stamp: Any = N
 
 
 def episode_config(node: Node) -> EpisodeConfig:
-    """The rendering parameters of ``config/sim.yaml``."""
+    """The rendering parameters of ``config/ros/sim.yaml``."""
     p = node.declare_parameter
     return EpisodeConfig(
         width=int(p("width", 320).value), height=int(p("height", 240).value), fps=float(p("fps", 10.0).value),

@@ -1,4 +1,4 @@
-"""Retargeting parameters (``config/retarget.yaml``, section ``retarget``), one dataclass."""
+"""Retargeting parameters (``config/ros/retarget.yaml``, section ``retarget``), one dataclass."""
 
 from __future__ import annotations
 
@@ -22,7 +22,11 @@ class RetargetConfig:
     """
 
     robot: str = "allegro"
-    hand: str = "right"
+    hand: str = "right"  # the human hand: which one of a two-hand motion, and its side for the palm frame
+    # What to do when the keypoints' own handedness (hoi_ros.retarget.handedness, from the palm's
+    # orientation) or the robot's side differ from ``hand``: "check" refuses with a message,
+    # "mirror" mirrors the keypoints to the robot's side, "off" trusts ``hand`` without checking.
+    handedness: str = "check"
     scale: float | None = None  # robot/human size ratio; None = calibrate from the sequence
     tip_weight: float = 1.0
     keypoint_weight: float = 0.0  # the other mapped keypoints (knuckles, finger joints)
@@ -85,6 +89,8 @@ class RetargetConfig:
                 raise ValueError(f"{name}: must be a positive integer, got {v!r}")
         if self.hand not in ("right", "left"):
             raise ValueError(f"hand: must be 'right' or 'left', got {self.hand!r}")
+        if self.handedness not in ("check", "mirror", "off"):
+            raise ValueError(f"handedness: must be 'check', 'mirror' or 'off', got {self.handedness!r}")
         if not isinstance(self.robot, str) or not self.robot:
             raise ValueError(f"robot: must be a non-empty string, got {self.robot!r}")
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hoi_ros.core.geometry import rpy_to_matrix, rpy_to_quat
 from hoi_ros.core.hand import FINGER_COLORS, FINGERTIPS, JOINT_FINGER, JOINTS_PER_HAND
 
 Vec3 = tuple[float, float, float]
@@ -77,8 +78,11 @@ class HandDescription:
     capsules: list[Capsule] = field(default_factory=list)
     keypoints: dict[str, int] = field(default_factory=dict)
     notes: str = ""
+    side: str = "right"  # the hand it is: "right" (thumb towards +y) or "left" (thumb towards -y)
 
     def __post_init__(self) -> None:
+        if self.side not in ("right", "left"):
+            raise ValueError(f"side: must be 'right' or 'left', got {self.side!r}")
         links = self.links
         names = [j.name for j in self.joints]
         if len(set(names)) != len(names):
@@ -139,6 +143,28 @@ class HandDescription:
             return found
 
         return {link: (next(iter(f)) if len(f := below(link)) == 1 else -1) for link in self.links}
+
+    def mirrored(self, name: str | None = None) -> HandDescription:
+        """The mirror-image hand (reflection ``y -> -y`` of every frame, ``M = diag(1, -1, 1)``).
+
+        A joint's placement ``R`` becomes ``M R M`` (roll-pitch-yaw ``(r, p, y) -> (-r, p, -y)``), its
+        offset ``M xyz``, and its axis ``-M a``, since ``M Rot(a, t) M = Rot(-M a, t)`` for a
+        reflection: the same joint angles give the mirrored pose (positive flexion still bends
+        towards the palm, limits and mimic couplings are unchanged), so ``FK_mirror(q) = M FK(q) M``.
+        Capsules are mirrored likewise. The default name: ``<name>_left`` for a right hand, the name
+        without ``_left`` for a left one.
+        """
+        def flip(v: Vec3) -> Vec3:
+            return (float(v[0]), -float(v[1]), float(v[2]))
+
+        joints = [Joint(j.name, j.parent, j.child, j.type, flip(j.xyz), (-j.rpy[0], j.rpy[1], -j.rpy[2]),
+                        (-j.axis[0], j.axis[1], -j.axis[2]), j.lower, j.upper, j.mimic) for j in self.joints]
+        caps = [Capsule(c.link, flip(c.start), flip(c.end), c.radius) for c in self.capsules]
+        side = "left" if self.side == "right" else "right"
+        if name is None:
+            name = f"{self.name}_left" if side == "left" else self.name.removesuffix("_left")
+        notes = f"mirror image ({side} hand) of {self.name}" + (f": {self.notes}" if self.notes else "")
+        return HandDescription(name, self.root, joints, caps, dict(self.keypoints), notes, side)
 
     # ------------------------------------------------------------------ export
     def to_urdf(self) -> str:
@@ -206,7 +232,7 @@ class HandDescription:
             attrs = {"name": link}
             if joint is not None:
                 attrs["pos"] = _fmt(joint.xyz)
-                attrs["quat"] = _fmt(_rpy_to_quat(joint.rpy))
+                attrs["quat"] = _fmt(rpy_to_quat(joint.rpy))
             body = ET.SubElement(parent_el, "body", **attrs)
             if joint is None and free_base:
                 ET.SubElement(body, "freejoint", name="base")
@@ -237,24 +263,6 @@ class HandDescription:
 # ---------------------------------------------------------------------- helpers
 def _fmt(values: object) -> str:
     return " ".join(f"{float(v):.8g}" for v in values)  # type: ignore[union-attr]
-
-
-def rpy_to_matrix(rpy: Vec3) -> np.ndarray:
-    """URDF fixed-axis roll-pitch-yaw: ``R = Rz(yaw) Ry(pitch) Rx(roll)``."""
-    r, p, y = rpy
-    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
-    return np.array([
-        [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
-        [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
-        [-sp, cp * sr, cp * cr],
-    ])
-
-
-def _rpy_to_quat(rpy: Vec3) -> tuple[float, float, float, float]:
-    from scipy.spatial.transform import Rotation
-
-    x, y, z, w = Rotation.from_matrix(rpy_to_matrix(rpy)).as_quat()
-    return (w, x, y, z)
 
 
 def _capsule_shapes(c: Capsule) -> list[tuple]:

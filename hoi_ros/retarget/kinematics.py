@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from hoi_ros.retarget.description import HandDescription, rpy_to_matrix
+from hoi_ros.core.geometry import rpy_to_matrix
+from hoi_ros.retarget.description import HandDescription
 
 
 def _skew(a: np.ndarray) -> np.ndarray:
@@ -145,7 +146,7 @@ class Kinematics:
         if q.shape[-1] != self.num_joints:
             raise ValueError(f"q: expected {self.num_joints} joint values, got shape {q.shape}")
         t = q.shape[0]
-        qf = self.full(q)
+        qf = q if self._identity_coupling else self.full(q)
         # Local transforms [T, J, 4, 4]: rotation A0 + sin A1 + (1 - cos) A2, the joint offset, [0 0 0 1];
         # only the entries that A1 or A2 touch vary.
         local = np.empty((t, 16 * len(self._tf0)))

@@ -183,8 +183,9 @@ class Objective:
         self.row_groups = np.concatenate(parts).astype(np.float64)
 
     # ------------------------------------------------------------------ data
-    def problem(self, local: np.ndarray, scale: float, time_step: float = 1.0) -> Problem:
-        """Targets of palm-frame human keypoints ``local [T, 21, 3]``; ``time_step`` frames per sample."""
+    def problem(self, local: np.ndarray, scale: float, time_step: float = 1.0, smooth: bool = True) -> Problem:
+        """Targets of palm-frame human keypoints ``local [T, 21, 3]``; ``time_step`` frames per sample;
+        ``smooth=False`` leaves the smoothness diagonals zero (a single streamed frame)."""
         cfg = self.config
         t = local.shape[0]
         targets = local[:, self.kp_human[self.pos_kp]] * scale
@@ -200,7 +201,8 @@ class Objective:
             ramp = np.clip((cfg.pinch_far - d) / (cfg.pinch_far - cfg.pinch_near), 0.0, 1.0)
             pinch_sw = np.sqrt(cfg.pinch_weight * ramp)
             parts.append(v / np.maximum(d, 1e-9)[..., None] * cfg.pinch_gap)
-        return Problem(targets, pinch_sw, np.concatenate(parts, axis=1), self.smooth_matrix(t, time_step))
+        diags = self.smooth_matrix(t, time_step) if smooth else np.zeros((3, t))
+        return Problem(targets, pinch_sw, np.concatenate(parts, axis=1), diags)
 
     def smooth_matrix(self, t: int, time_step: float = 1.0) -> np.ndarray:
         """Diagonals of ``S = w_acc D2'D2 + w_vel D1'D1`` as ``[3, T]`` (offsets 0, 1, 2; ``S[i, i+k]``
@@ -292,11 +294,28 @@ class Objective:
         moving capsule a, minus the same for b (``n`` the unit vector from b's closest point to a's):
         one small matrix product per side for all frames, pairs and joints.
         """
-        x = state.coll_x[:, near]
-        pa, pb = state.coll_a[:, near], state.coll_b[:, near]
+        return self.collision_rows(state.coll_x[:, near], state.coll_a[:, near], state.coll_b[:, near],
+                                   state.axes, state.origins, near)
+
+    def collision_rows(self, x: np.ndarray, pa: np.ndarray, pb: np.ndarray, ax: np.ndarray, org: np.ndarray,
+                       pair_ids: np.ndarray) -> np.ndarray:
+        """Collision Jacobian rows ``[T, C', n]`` of the pairs ``pair_ids`` (indices into :attr:`pairs`)
+        from their ``x = (margin - d) / s [T, C']``, closest points ``[T, C', 3]`` and the joint axes and
+        origins ``[T, R, 3]`` (see :meth:`_collision_rows`)."""
+        return self.distance_rows(pa, pb, ax, org, pair_ids) * -self.collision_slope(x)[..., None]
+
+    def collision_slope(self, x: np.ndarray) -> np.ndarray:
+        """``-d residual / d distance`` of the collision rows at ``x = (margin - d) / s`` (zero beyond
+        ``margin + 6 softness``)."""
+        # residual = sqrt(w) s softplus(x), x = (margin - d) / s: d residual / d d = -sqrt(w) expit(x)
+        return np.where(x > -_SOFT_RANGE, self.coll_sw * expit(x), 0.0)
+
+    def distance_rows(self, pa: np.ndarray, pb: np.ndarray, ax: np.ndarray, org: np.ndarray,
+                      pair_ids: np.ndarray) -> np.ndarray:
+        """``d distance / d q`` ``[T, C', n]`` of the pairs ``pair_ids`` from their closest points."""
+        near = pair_ids
         nrm = pa - pb
         nrm /= np.maximum(np.sqrt((nrm * nrm).sum(-1, keepdims=True)), 1e-9)
-        ax, org = state.axes, state.origins
         screw = np.concatenate([ax, _cross(ax, org)], axis=-1)  # [T, R, 6]
         screw_t = np.swapaxes(screw, 1, 2)
         va = np.concatenate([_cross(pa, nrm), -nrm], axis=-1)  # [T, C', 6]
@@ -304,9 +323,7 @@ class Objective:
         rows = (va @ screw_t) * self.pair_moves_a[near] - (vb @ screw_t) * self.pair_moves_b[near]  # [T, C', R]
         if not self.kin._identity_coupling:
             rows = rows @ self.kin.coupling
-        # residual = sqrt(w) s softplus(x), x = (margin - d) / s: d residual / d d = -sqrt(w) expit(x)
-        slope = np.where(x > -_SOFT_RANGE, self.coll_sw * expit(x), 0.0)
-        return rows * -slope[..., None]
+        return rows
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -24,6 +24,10 @@ Users register their own hand with a YAML file (see :func:`load_robot_yaml`)::
     name: my_hand
     urdf: my_hand.urdf          # relative to the YAML file, or absolute
     keypoints: {palm: 0, thumb_tip: 4, index_tip: 8, ...}   # robot link -> human index
+    side: right                 # optional: the hand it is (right, the default, or left)
+
+``allegro_left`` and ``inspire_left`` are the mirror images of the two
+(:meth:`HandDescription.mirrored`), for a left human hand.
 """
 
 from __future__ import annotations
@@ -125,7 +129,18 @@ def inspire_right() -> HandDescription:
                            notes="Inspire-RH56-like right hand, 6 actuated / 12 joints (hoi_ros.retarget.robots)")
 
 
-BUILTIN = {"allegro": allegro_right, "inspire": inspire_right}
+def allegro_left() -> HandDescription:
+    """The left Allegro-like hand: the mirror image of :func:`allegro_right` (same joints and limits)."""
+    return allegro_right().mirrored("allegro_left")
+
+
+def inspire_left() -> HandDescription:
+    """The left Inspire-like hand: the mirror image of :func:`inspire_right`."""
+    return inspire_right().mirrored("inspire_left")
+
+
+BUILTIN = {"allegro": allegro_right, "inspire": inspire_right, "allegro_left": allegro_left,
+           "inspire_left": inspire_left}
 _REGISTERED: dict[str, HandDescription] = {}
 
 
@@ -145,7 +160,12 @@ def load_robot_yaml(path: str | os.PathLike) -> HandDescription:
         urdf = path.parent / urdf
     if not urdf.exists():
         raise ValueError(f"{path}: urdf {urdf} does not exist")
-    return from_urdf(urdf.read_text(), data["keypoints"], name=str(data["name"]))
+    desc = from_urdf(urdf.read_text(), data["keypoints"], name=str(data["name"]))
+    side = data.get("side", "right")
+    if side not in ("right", "left"):
+        raise ValueError(f"{path}: side must be 'right' or 'left', got {side!r}")
+    desc.side = side
+    return desc
 
 
 def register_robot(desc: HandDescription) -> None:
@@ -176,6 +196,15 @@ def write_robot_files(desc: HandDescription, folder: str | os.PathLike) -> tuple
     return urdf, mjcf
 
 
-__all__ = ["BUILTIN", "allegro_right", "get_robot", "inspire_right", "load_robot_yaml",
-           "register_robot", "write_robot_files"]
+__all__ = [
+    "BUILTIN",
+    "allegro_left",
+    "allegro_right",
+    "get_robot",
+    "inspire_left",
+    "inspire_right",
+    "load_robot_yaml",
+    "register_robot",
+    "write_robot_files",
+]
 

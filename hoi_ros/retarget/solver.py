@@ -31,9 +31,11 @@ from scipy.linalg import solveh_banded
 
 from hoi_ros.retarget.config import RetargetConfig
 from hoi_ros.retarget.description import HandDescription
+from hoi_ros.retarget.handedness import detect_side, mirror_keypoints
 from hoi_ros.retarget.human import chain_length, to_palm_frame, validate_keypoints
 from hoi_ros.retarget.kinematics import Kinematics
 from hoi_ros.retarget.objective import Objective, Problem
+from hoi_ros.retarget.repair import backoff
 from hoi_ros.retarget.robots import get_robot
 
 
@@ -69,12 +71,22 @@ class RetargetResult:
 def _single_thread_blas() -> Any:
     """One BLAS thread: the many small products and the banded solve are slower multi-threaded on
     the shared 2-core machine (measured: 0.34 s vs 2.2-12 s for the 621-frame real-hand sequence
-    with the Allegro-like hand)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with the locked environment
+    with the Allegro-like hand). The BLAS libraries are looked up once per process (threadpoolctl's
+    lookup reads ``/proc/self/maps``, about 1 ms, too slow to repeat per streamed frame)."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl ships with the locked environment
+            _BLAS_CONTROLLER = False
+        else:
+            _BLAS_CONTROLLER = ThreadpoolController().select(user_api="blas")
+    if _BLAS_CONTROLLER is False:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return _BLAS_CONTROLLER.limit(limits=1)
+
+
+_BLAS_CONTROLLER: Any = None
 
 
 _MALLOC_TUNED = False
@@ -121,6 +133,38 @@ class SequenceRetargeter:
         # cost 0.53 vs 0.14 on the real hand sequence, per-frame solves).
         self.rest = 0.5 * (self.kin.lower + self.kin.upper)
         self.robot_chain = self._chain()
+        self._free_pose: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ handedness
+    @property
+    def human_side(self) -> str:
+        """The side of the keypoints the solver sees: the robot's (after :meth:`prepare_side`)."""
+        return self.desc.side
+
+    def prepare_side(self, human: np.ndarray) -> tuple[np.ndarray, bool, list[str]]:
+        """Check ``[T, 21, 3]`` keypoints against ``config.hand`` and the robot's side
+        (``config.handedness``, see :mod:`.handedness`); returns (keypoints of the robot's side, whether
+        they were mirrored, warnings). Raises ``ValueError`` with the reason and the fix on a mismatch
+        under ``handedness: check``."""
+        cfg, robot_side = self.config, self.desc.side
+        side, warnings = cfg.hand, []
+        if cfg.handedness != "off":
+            det = detect_side(human)
+            if det.side is not None and det.side != side:
+                if cfg.handedness == "check":
+                    raise ValueError(f"hand_joints: {det.describe()}, but hand: {side}; set hand: {det.side} "
+                                     f"(with a {det.side} robot hand, e.g. {_sided_name(self.desc.name, det.side)}) "
+                                     "or handedness: mirror")
+                warnings.append(f"hand: {det.describe()}; used as a {det.side} hand, not {side}")
+                side = det.side
+        if side != robot_side:
+            if cfg.handedness != "mirror":
+                raise ValueError(f"robot: {self.desc.name} is a {robot_side} hand and the human hand is {side}; "
+                                 f"use robot {_sided_name(self.desc.name, side)} or handedness: mirror")
+            warnings.append(f"hand: the {side} hand was mirrored (x -> -x) to drive the {robot_side} robot hand "
+                            f"{self.desc.name}; wrist_pose is in the mirrored input frame")
+            return mirror_keypoints(human), True, warnings
+        return human, False, warnings
 
     # ------------------------------------------------------------------ calibration
     def _chain(self) -> tuple[np.ndarray, float]:
@@ -165,10 +209,12 @@ class SequenceRetargeter:
             raise ValueError(f"fps: must be a positive finite number, got {fps!r}")
         human = validate_keypoints(keypoints, cfg.hand)
         if in_palm_frame:
-            local, wrist = human, np.tile(np.eye(4), (human.shape[0], 1, 1))
+            local, wrist, side_warnings = human, np.tile(np.eye(4), (human.shape[0], 1, 1)), []
         else:
-            local, wrist = to_palm_frame(human)
+            human, _, side_warnings = self.prepare_side(human)
+            local, wrist = to_palm_frame(human, self.human_side)
         scale, warnings = self.calibrate_scale(local)
+        warnings = side_warnings + warnings
         t = human.shape[0]
         iterations = 0
         if init is not None:
@@ -205,7 +251,42 @@ class SequenceRetargeter:
             q, it, cost = self._solve(q, prob, cfg.max_iters, active=_dilate(report[1], 2))
             iterations += it
             report = self.evaluate(q, local, scale)
+        if self.objective.use_collision and report[1].any():
+            q = self.backoff(q, report[1])
+            warnings.append(f"collision: {int(report[1].sum())} frame(s) still penetrated after the repair "
+                            "iterations; moved towards the nearest collision-free frame's joints")
+            report = self.evaluate(q, local, scale)
+            cost = float("nan")  # the cost of the moved frames was not evaluated
         return self._result(q, wrist, scale, fps, iterations, cost, warnings, report)
+
+    def backoff(self, q: np.ndarray, bad: np.ndarray) -> np.ndarray:
+        """``q [T, n]`` with the frames ``bad [T]`` moved (:func:`hoi_ros.retarget.repair.backoff`) towards
+        the joints of the nearest frame without collision (or :attr:`free_pose` if there is none) to the
+        first pose no deeper than ``config.collision_tolerance``: the result has no collision frame."""
+        good = np.flatnonzero(~bad)
+        idx = np.flatnonzero(bad)
+        if len(good):
+            nearest = good[np.abs(good[None, :] - idx[:, None]).argmin(axis=1)]
+            ref = q[nearest]
+        else:
+            ref = np.tile(self.free_pose, (len(idx), 1))
+        out = q.copy()
+        out[idx] = backoff(self.kin, self.objective.all_pairs, q[idx], ref, self.config.collision_tolerance)
+        return out
+
+    @property
+    def free_pose(self) -> np.ndarray:
+        """A collision-free pose: the middle of the joint ranges, or the nearest fraction of them that is free."""
+        if self._free_pose is None:
+            kin, pairs = self.kin, self.objective.all_pairs
+            for frac in (0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.6, 0.7, 0.8, 0.9, 1.0):
+                q = kin.lower + frac * (kin.upper - kin.lower)
+                if not len(pairs) or pairs.distances(kin.forward(q[None]))[0].min() >= 0.0:
+                    self._free_pose = q
+                    break
+            else:
+                raise ValueError(f"{self.desc.name}: no collision-free pose among the joint-range fractions")
+        return self._free_pose
 
     def _multistart(self, local: np.ndarray, scale: float) -> tuple[np.ndarray, int]:
         """Per-frame solves (no smoothness) from each of ``config.seeds`` (fractions of every joint's
@@ -442,6 +523,12 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
         out[k:] |= mask[:-k]
         out[:-k] |= mask[k:]
     return out
+
+
+def _sided_name(name: str, side: str) -> str:
+    """The built-in name of robot ``name``'s ``side`` variant (``allegro`` <-> ``allegro_left``)."""
+    base = name.removesuffix("_left")
+    return f"{base}_left" if side == "left" else base
 
 
 def retarget_sequence(keypoints: np.ndarray, robot: str | HandDescription = "allegro", fps: float = 30.0,

@@ -4,5 +4,5 @@ conditions (depth, segmentation, hand keypoints) and as training data. See ``doc
 Entry points: :func:`hoi_ros.sim.request.build_request` / :class:`hoi_ros.sim.tasks.TaskRequest`,
 :func:`hoi_ros.sim.tasks.simulate`, :func:`hoi_ros.sim.episode.run_episode`,
 :func:`hoi_ros.sim.dataset.write_dataset` (``python -m hoi_ros.sim.dataset``) and
-:class:`hoi_ros.sim.torch_dataset.SimHOIDataset`.
+:class:`hoi_ros.data.sim.SimHOIDataset`.
 """

@@ -13,7 +13,7 @@ worker writes its own episode files) and writes (format: ``docs/sim.md``)::
 
 Same seed and config -> same bytes, whatever the number of workers. Command::
 
-    python -m hoi_ros.sim.dataset OUT -n 8 --seed 0 [--workers 2] [--config config/sim/dataset.yaml]
+    python -m hoi_ros.sim.dataset OUT -n 8 --seed 0 [--workers 2] [--config config/recipes/sim_dataset_default.yaml]
 """
 
 from __future__ import annotations
@@ -31,15 +31,14 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from hoi_ros.core.episodes import FORMAT, VERSION, Episode, load_episode
 from hoi_ros.core.io import atomic_path, npz_bytes, write_bytes_atomic
 from hoi_ros.core.visualize import contact_sheet, save_png
-from hoi_ros.sim.episode import Episode, EpisodeConfig, run_episode
+from hoi_ros.sim.episode import EpisodeConfig, run_episode
 from hoi_ros.sim.objects import COLORS, make_object
 from hoi_ros.sim.render import depth_image, segmentation_image
 from hoi_ros.sim.tasks import TaskRequest, default_start, plan, yaw_quat
 
-FORMAT = "hoi_ros.sim.dataset"
-VERSION = 1
 DEFAULT_TASKS = ("grasp_lift", "push", "rotate", "place", "tool_use")
 TASK_OBJECTS: dict[str, tuple[str, ...]] = {
     "grasp_lift": ("box", "block", "cylinder", "ball", "mug", "roller"),
@@ -50,12 +49,12 @@ TASK_OBJECTS: dict[str, tuple[str, ...]] = {
     "tool_use": ("roller",),
 }
 TASK_TARGETS: dict[str, tuple[str, ...]] = {"place": ("bowl",), "tool_use": ("plate",)}
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "sim" / "dataset.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "recipes" / "sim_dataset_default.yaml"
 
 
 @dataclass
 class DatasetConfig:
-    """What a dataset samples (``config/sim/dataset.yaml``)."""
+    """What a dataset samples (``config/recipes/sim_dataset_default.yaml``)."""
 
     tasks: tuple[str, ...] = DEFAULT_TASKS
     cameras: tuple[str, ...] = ("third_person", "ego")
@@ -230,21 +229,6 @@ def write_dataset(root: str | os.PathLike, num_episodes: int, seed: int = 0, cfg
     return manifest
 
 
-def load_manifest(root: str | os.PathLike) -> dict[str, Any]:
-    path = Path(root) / "manifest.json"
-    if not path.exists():
-        raise ValueError(f"dataset root: {path} not found")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
-        raise ValueError(f"{path}: not a {FORMAT} v{VERSION} manifest")
-    return manifest
-
-
-def load_conditions(root: str | os.PathLike, entry: dict[str, Any]) -> dict[str, np.ndarray]:
-    with np.load(Path(root) / entry["files"]["conditions"], allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
-
-
 def episode_sheet(episodes: list[Episode], columns: int = 6) -> np.ndarray:
     """A contact sheet: per episode, rows of RGB, depth, segmentation and keypoint map."""
     rows, labels = [], []
@@ -292,8 +276,6 @@ def main(argv: list[str] | None = None) -> int:
     ok = sum(e["success"] for e in m["episodes"])
     print(f"wrote {m['num_episodes']} episodes to {a.out} ({ok} successful)")
     if a.sheet_episodes > 0:
-        from hoi_ros.sim.torch_dataset import load_episode
-
         eps = [load_episode(a.out, e) for e in m["episodes"][: a.sheet_episodes]]
         print(f"contact sheet: {save_png(a.out / 'contact_sheet.png', episode_sheet(eps))}")
     return 0

@@ -10,23 +10,24 @@ result's ``sequence`` is a :class:`hoi_ros.core.HOISequence` whose camera is the
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import mujoco
 import numpy as np
 
 from hoi_ros.core.camera import Camera
+from hoi_ros.core.episodes import Episode, keypoint_maps
 from hoi_ros.core.sequence import HOISequence
 from hoi_ros.sim.camera import camera_preset
-from hoi_ros.sim.render import SimRenderer, keypoint_maps
+from hoi_ros.sim.render import SimRenderer
 from hoi_ros.sim.scene import SimScene, object_point_sets
 from hoi_ros.sim.tasks import TaskRequest, Trajectory, simulate
 
 
 @dataclass
 class EpisodeConfig:
-    """Rendering and sampling of an episode (``config/sim.yaml``, section ``episode``)."""
+    """Rendering and sampling of an episode (``config/ros/sim.yaml``, section ``episode``)."""
 
     width: int = 320
     height: int = 240
@@ -62,22 +63,6 @@ class EpisodeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass
-class Episode:
-    """A rendered episode: the HOISequence plus PAM's condition channels and extra ground truth."""
-
-    sequence: HOISequence
-    depth: np.ndarray | None  # [T, H, W] float32 metres (0 = nothing hit)
-    segmentation: np.ndarray | None  # [T, H, W] uint8 (0 background, 1 hand, 2 + i object i)
-    keypoint_map: np.ndarray  # [T, H, W, 3] uint8 bones on black
-    object_poses: np.ndarray  # [T, N, 7] position + quaternion (w, x, y, z)
-    finger_angles: np.ndarray  # [T, 20] rad
-    wrist_poses: np.ndarray  # [T, 7] position + quaternion (w, x, y, z) of the hand's wrist
-    success: bool
-    info: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def render_trajectory(traj: Trajectory, scene: SimScene, camera: Camera, depth: bool = True,
@@ -125,7 +110,7 @@ def run_episode(req: TaskRequest, cfg: EpisodeConfig | None = None, camera: Came
     seq = HOISequence(
         hand_joints=traj.keypoints.astype(np.float32), object_points=np.stack(points).astype(np.float32),
         camera=camera, fps=traj.fps, prompt=traj.prompt, video=rgb, object_point_labels=labels,
-        metadata={"source": "hoi_ros.sim", "hand_sides": [req.side], **info},
+        metadata={"source": "hoi_ros.sim", **info}, hand_sides=(req.side,),
     )
     return Episode(
         sequence=seq, depth=depth, segmentation=seg, keypoint_map=kmap, object_poses=traj.object_poses,

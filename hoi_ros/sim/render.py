@@ -27,7 +27,6 @@ import mujoco
 import numpy as np
 
 from hoi_ros.core.camera import Camera
-from hoi_ros.core.render import render_motion_video
 from hoi_ros.sim.scene import SimScene
 
 # Colours of the segmentation condition image: background, hand, object 0, object 1, ...
@@ -57,11 +56,6 @@ def depth_image(depth: np.ndarray, near: float = 0.2, far: float = 1.2) -> np.nd
     v[d <= 0] = 0.0
     g = (v * 255).astype(np.uint8)
     return np.repeat(g[..., None], 3, axis=-1)
-
-
-def keypoint_maps(hand_joints: np.ndarray, camera: Camera) -> np.ndarray:
-    """PAM's 2D hand-keypoint condition: bones drawn on black (the core motion-video drawing)."""
-    return render_motion_video(hand_joints, None, camera)
 
 
 def _context(model: mujoco.MjModel, samples: int) -> mujoco.MjrContext:

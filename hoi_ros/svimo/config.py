@@ -1,9 +1,9 @@
-"""``SViMoConfig``: one YAML file describes a whole SViMo model (``config/svimo/*.yaml``).
+"""``SViMoConfig``: one YAML file describes a whole SViMo model (``config/models/svimo/*.yaml``).
 
 It composes the DiT G_θ (:class:`~hoi_ros.svimo.dit.DiTConfig`), VID M_φ
 (:class:`~hoi_ros.svimo.vid.VIDConfig`), the frozen text encoder
-(:class:`~hoi_ros.svimo.text.TextEncoderConfig`) and video VAE
-(:class:`~hoi_ros.svimo.vae.VAEConfig`), the noise schedule + sampler (Eq. 1, 3; Alg. 2), the
+(:class:`~hoi_ros.diffusion.text.TextEncoderConfig`) and video VAE
+(:class:`~hoi_ros.diffusion.vae.VAEConfig`), the noise schedule + sampler (Eq. 1, 3; Alg. 2), the
 closed-loop switches of Table 3 (§3.5, Eq. 7), the output video size and the camera that projects
 3D motion into the rendered motion video. ``paper.yaml`` is the full model of §4.2, ``tiny.yaml``
 the CPU/test model; both go through the same code.
@@ -22,49 +22,14 @@ import yaml
 
 from hoi_ros.core.camera import Camera, look_at
 from hoi_ros.core.config import dataclass_from_dict
+from hoi_ros.diffusion.dtypes import check_dtype_name
+from hoi_ros.diffusion.schedulers import SamplerConfig
+from hoi_ros.diffusion.text import TextEncoderConfig
+from hoi_ros.diffusion.vae import VAEConfig
 from hoi_ros.svimo.dit import DiTConfig
-from hoi_ros.svimo.text import TextEncoderConfig
-from hoi_ros.svimo.vae import VAEConfig
 from hoi_ros.svimo.vid import VIDConfig
 
-SAMPLERS = ("ddpm", "ddim")
-DTYPES = ("float32", "bfloat16", "float16")
 MINILM_DIM = 384  # hidden size of the bundled all-MiniLM-L6-v2 (TextEncoderConfig backend "minilm")
-
-
-@dataclass
-class SamplerConfig:
-    """Noise schedule (Eq. 1) and reverse process (Eq. 3 / Alg. 2).
-
-    Defaults are CogVideoX-5B-I2V's scheduler config (scaled-linear betas rescaled to zero terminal
-    SNR, trailing timestep spacing) with the paper's 50 inference steps (§4.2). ``ddpm`` is the
-    posterior of Eq. 3; ``ddim`` is the fast deterministic sampler (η = ``eta``).
-    """
-
-    name: str = "ddpm"
-    num_inference_steps: int = 50
-    guidance_scale: float = 1.0  # classifier-free guidance on the text; 1 = off
-    negative_prompt: str = ""
-    num_train_timesteps: int = 1000
-    beta_start: float = 0.00085
-    beta_end: float = 0.012
-    beta_schedule: str = "scaled_linear"
-    rescale_betas_zero_snr: bool = True
-    timestep_spacing: str = "trailing"
-    eta: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.name not in SAMPLERS:
-            raise ValueError(f"sampler.name: one of {SAMPLERS}, got {self.name!r}")
-        steps = self.num_inference_steps
-        if not isinstance(steps, int) or not 1 <= steps <= self.num_train_timesteps:
-            raise ValueError(f"sampler.num_inference_steps: must be in [1, {self.num_train_timesteps}], got {steps!r}")
-        if not float(self.guidance_scale) >= 1.0:
-            raise ValueError(f"sampler.guidance_scale: must be >= 1 (1 = no guidance), got {self.guidance_scale}")
-        if self.timestep_spacing not in ("trailing", "leading", "linspace"):
-            raise ValueError(f"sampler.timestep_spacing: trailing, leading or linspace, got {self.timestep_spacing!r}")
-        if not 0.0 <= float(self.eta) <= 1.0:
-            raise ValueError(f"sampler.eta: must be in [0, 1], got {self.eta}")
 
 
 @dataclass
@@ -158,8 +123,7 @@ class SViMoConfig:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype: one of {DTYPES}, got {self.dtype!r}")
+        check_dtype_name(self.dtype, "dtype")
         c = self.dit.latent_channels
         if self.vae.latent_channels != c:
             raise ValueError(f"vae.latent_channels: {self.vae.latent_channels} differs from dit.latent_channels={c}")
@@ -226,7 +190,7 @@ class SViMoConfig:
         first and this file's sections are merged over it, key by key. A relative file path
         (``checkpoint``, ``pretrained``, ``vae.path``, ``text.path``, ``text.tokenizer_path``) that
         exists relative to the YAML file defining it is made absolute (so a config in
-        ``config/svimo/`` names shipped weights in ``models/`` the same way in the source tree and
+        ``config/models/svimo/`` names shipped weights in ``models/`` the same way in the source tree and
         in an installed ``share/hoi_ros``); other relative paths stay relative to the working folder."""
         return cls.from_dict(read_yaml_with_base(path))
 

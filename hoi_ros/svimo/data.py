@@ -11,7 +11,7 @@ object points are the tool, the last K/2 the target, as App. B.2 splits them), `
   gradient background). No physics, no realism: it exists so that the training code runs and is
   tested anywhere; nothing learned from it transfers to real videos.
 - :class:`SimDataset` — a dataset written by the simulator (``python -m hoi_ros.sim.dataset``),
-  read through :class:`hoi_ros.sim.torch_dataset.SimHOIDataset` at the model's frames, fps and size.
+  read through :class:`hoi_ros.data.sim.SimHOIDataset` at the model's frames, fps and size.
 - :class:`SequenceFolderDataset` — ``HOISequence`` ``.npz`` files (+ ``.mp4``) in a folder, already at
   the model's frame count and size.
 - :class:`LatentCacheDataset` — samples whose VAE latents and text features were precomputed
@@ -21,24 +21,30 @@ object points are the tool, the last K/2 the target, as App. B.2 splits them), `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from hoi_ros.core.camera import Camera, look_at
 from hoi_ros.core.hand import JOINTS_PER_HAND, num_hands_for
 from hoi_ros.core.render import render_motion_video
 from hoi_ros.core.sequence import HOISequence
+from hoi_ros.data.samples import (
+    CachedDataset,
+    HalvesLabels,
+    LatentCacheDataset,
+    SequenceFolderDataset,
+    sample_from_sequence,
+)
+from hoi_ros.data.sim import SimHOIDataset
 
 DATA_KINDS = ("synthetic", "sim", "folder", "latents")
 POINT_LABELS = ("source", "halves")
 _TOOLS = ("red ball", "blue ball", "green ball", "yellow ball")
 _TARGETS = ("box", "tray", "plate")
+SAMPLE_KEYS = ("video", "hand", "obj", "labels", "intrinsics", "extrinsics", "prompt")
 
 
 @dataclass
@@ -94,23 +100,6 @@ class DataConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def sample_from_sequence(seq: HOISequence) -> dict[str, Any]:
-    """The training-sample dict of a sequence (which must have a video)."""
-    if seq.video is None:
-        raise ValueError("video: the sequence has no video; SViMo trains on video + motion pairs")
-    if seq.num_object_points % 2:
-        raise ValueError(f"object_points: K must be even (tool/target halves), got {seq.num_object_points}")
-    return {
-        "video": torch.from_numpy(np.ascontiguousarray(seq.video)),
-        "hand": torch.from_numpy(seq.hand_joints.astype(np.float32)),
-        "obj": torch.from_numpy(seq.object_points.astype(np.float32)),
-        "labels": torch.from_numpy(seq.object_point_labels.astype(np.int64)),
-        "intrinsics": torch.from_numpy(seq.camera.intrinsics.astype(np.float64)),
-        "extrinsics": torch.from_numpy(seq.camera.extrinsics.astype(np.float64)),
-        "prompt": seq.prompt,
-    }
 
 
 def _fibonacci_sphere(n: int) -> np.ndarray:
@@ -199,52 +188,15 @@ class SyntheticHOIDataset(Dataset):
         return self._samples[i]
 
 
-class SequenceFolderDataset(Dataset):
-    """Every ``*.npz`` HOISequence in a folder (sorted by name)."""
-
-    def __init__(self, folder: str | Path) -> None:
-        self.files = sorted(Path(folder).glob("*.npz"))
-        if not self.files:
-            raise ValueError(f"data.path: no HOISequence .npz files in {folder}")
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return sample_from_sequence(HOISequence.load(self.files[i]))
-
-
-class LatentCacheDataset(Dataset):
-    """Precomputed samples ``<cache>/<index>.safetensors`` (+ prompt in the metadata)."""
-
-    def __init__(self, folder: str | Path) -> None:
-        self.files = sorted(Path(folder).glob("*.safetensors"))
-        if not self.files:
-            raise ValueError(f"data.path: no precomputed latents in {folder}")
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        from safetensors import safe_open
-
-        with safe_open(str(self.files[i]), framework="pt") as f:
-            sample: dict[str, Any] = {key: f.get_tensor(key) for key in f.keys()}
-            sample["prompt"] = (f.metadata() or {}).get("prompt", "")
-        return sample
-
-
 class SimDataset(Dataset):
     """A simulator dataset (``hoi_ros.sim.dataset.write_dataset``) as training samples.
 
-    Wraps :class:`hoi_ros.sim.torch_dataset.SimHOIDataset` (frames resampled to ``fps`` and resized
+    Wraps :class:`hoi_ros.data.sim.SimHOIDataset` (frames resampled to ``fps`` and resized
     to ``height × width``, camera scaled to match) and converts its items to this module's sample
     layout: video ``[T, H, W, 3]`` uint8, ``hand``, ``obj``, ``labels``, camera, ``prompt``.
     """
 
     def __init__(self, cfg: DataConfig) -> None:
-        from hoi_ros.sim.torch_dataset import SimHOIDataset
-
         _require_sizes(cfg, ("num_frames", "height", "width", "fps"))
         self.inner = SimHOIDataset(cfg.path, num_frames=cfg.num_frames, fps=cfg.fps, size=(cfg.height, cfg.width),
                                    only_successful=cfg.only_successful)
@@ -256,53 +208,10 @@ class SimDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = self.inner[i]
-        video = (item["video"].permute(0, 2, 3, 1) * 255.0).round().clamp(0, 255).to(torch.uint8)
-        k = item["object_points"].shape[1]
+        k = item["obj"].shape[1]
         if k % 2:
             raise ValueError(f"sim dataset: K = {k} object points; SViMo needs an even K (App. B.2 tool/target halves)")
-        return {
-            "video": video.contiguous(),
-            "hand": item["hand_joints"].float(),
-            "obj": item["object_points"].float(),
-            "labels": item["object_point_labels"].long(),
-            "intrinsics": item["intrinsics"].double(),
-            "extrinsics": item["extrinsics"].double(),
-            "prompt": item["prompt"],
-        }
-
-
-class HalvesLabels(Dataset):
-    """Relabels the K object points of every sample by index halves (``point_labels: halves``)."""
-
-    def __init__(self, inner: Dataset) -> None:
-        self.inner = inner
-
-    def __len__(self) -> int:
-        return len(self.inner)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        sample = dict(self.inner[i])
-        k = sample["labels"].shape[0]
-        labels = torch.zeros(k, dtype=sample["labels"].dtype)
-        labels[k // 2 :] = 1
-        sample["labels"] = labels
-        return sample
-
-
-class CachedDataset(Dataset):
-    """Keeps every item of a deterministic dataset after its first read."""
-
-    def __init__(self, inner: Dataset) -> None:
-        self.inner = inner
-        self._items: dict[int, dict[str, Any]] = {}
-
-    def __len__(self) -> int:
-        return len(self.inner)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        if i not in self._items:
-            self._items[i] = self.inner[i]
-        return self._items[i]
+        return {key: item[key] for key in SAMPLE_KEYS}
 
 
 def build_dataset(cfg: DataConfig, model_cfg: Any | None = None) -> Dataset:
@@ -320,17 +229,3 @@ def build_dataset(cfg: DataConfig, model_cfg: Any | None = None) -> Dataset:
     if cfg.point_labels == "halves" and cfg.kind != "latents":
         data = HalvesLabels(data)
     return CachedDataset(data) if cfg.cache_in_memory else data
-
-
-def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack tensors, keep prompts as a list."""
-    out: dict[str, Any] = {}
-    for key in samples[0]:
-        values = [s[key] for s in samples]
-        out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else list(values)
-    return out
-
-
-def cameras_of(batch: dict[str, Any], height: int, width: int) -> list[Camera]:
-    """The per-sample cameras of a batch (for the rendered motion video, Alg. 1 lines 1 and 7)."""
-    return [Camera(width, height, k.numpy(), e.numpy()) for k, e in zip(batch["intrinsics"], batch["extrinsics"])]

@@ -22,42 +22,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from hoi_ros.core.generation import GenerationCancelled, GenerationRequest, GeneratorLimits, ProgressCallback
 from hoi_ros.core.sequence import HOISequence
+from hoi_ros.diffusion.checkpointing import load_checkpoint
+from hoi_ros.diffusion.dtypes import torch_dtype
+from hoi_ros.diffusion.image import prepare_image
+from hoi_ros.diffusion.offload import OnDevice
+from hoi_ros.diffusion.text import build_text_encoder
+from hoi_ros.diffusion.vae import build_vae, route_conv3d_to_onednn
 from hoi_ros.svimo.config import SViMoConfig
 from hoi_ros.svimo.dit import SViMoTransformer
 from hoi_ros.svimo.sampling import SViMoSampler
-from hoi_ros.svimo.text import build_text_encoder
-from hoi_ros.svimo.vae import build_vae, route_conv3d_to_onednn
 from hoi_ros.svimo.vid import VID
-from hoi_ros.svimo.weights import init_from_cogvideox, load_checkpoint
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def prepare_image(image: np.ndarray, height: int, width: int) -> torch.Tensor:
-    """RGB ``[H, W, 3] uint8`` → ``[height, width, 3] uint8``: scale to cover, centre crop (§4.1's
-    crop to the video's aspect ratio), antialiased bilinear resampling."""
-    img = np.asarray(image)
-    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise ValueError(f"image: expected [H, W, 3] uint8, got shape {img.shape} dtype {img.dtype}")
-    h, w = img.shape[:2]
-    scale = max(height / h, width / w)
-    nh, nw = max(height, round(h * scale)), max(width, round(w * scale))
-    x = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1)[None].float()
-    if (nh, nw) != (h, w):
-        x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
-    top, left = (nh - height) // 2, (nw - width) // 2
-    x = x[0, :, top : top + height, left : left + width]
-    return x.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+from hoi_ros.svimo.weights import init_from_cogvideox
 
 
 class SViMoGenerator:
     """SViMo as an :class:`~hoi_ros.core.generation.HOIGenerator` (see the module docstring)."""
+
+    request_type = GenerationRequest
 
     def __init__(
         self,
@@ -68,7 +53,7 @@ class SViMoGenerator:
     ) -> None:
         self.cfg = cfg
         self.device = torch.device(device)
-        self.dtype = _DTYPES[cfg.dtype]
+        self.dtype = torch_dtype(cfg.dtype)
         self.offload = bool(model_cpu_offload) and self.device.type != "cpu"
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -145,8 +130,8 @@ class SViMoGenerator:
         return cls(cfg, checkpoint=checkpoint or None, device=device or "cpu", model_cpu_offload=model_cpu_offload)
 
     # ------------------------------------------------------------------ helpers
-    def _stage(self, module: Any) -> _OnDevice:
-        return _OnDevice(module, self.device, self.offload)
+    def _stage(self, module: Any) -> OnDevice:
+        return OnDevice(module, self.device, self.offload)
 
     def sample_frames(self, num_frames: int) -> int:
         """Frames actually generated for a request of ``num_frames``: the next count the VAE takes
@@ -154,16 +139,10 @@ class SViMoGenerator:
         chunk = 2 * self.vae.temporal_ratio
         return 1 + chunk * math.ceil((num_frames - 1) / chunk)
 
-    def _check(self, request: GenerationRequest) -> None:
-        lim = self.limits
-        if not lim.min_frames <= request.num_frames <= lim.max_frames:
-            raise ValueError(f"num_frames: must be in [{lim.min_frames}, {lim.max_frames}], got {request.num_frames}")
-        if not lim.min_steps <= request.num_inference_steps <= lim.max_steps:
-            raise ValueError(
-                f"num_inference_steps: must be in [{lim.min_steps}, {lim.max_steps}], got {request.num_inference_steps}"
-            )
-        if not request.guidance_scale >= 1.0:
-            raise ValueError(f"guidance_scale: must be >= 1 (1 = off), got {request.guidance_scale}")
+    def release_memory(self) -> None:
+        """Return cached accelerator memory (called by the request queue after a failed request)."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     # ------------------------------------------------------------------ HOIGenerator
     def generate(
@@ -173,7 +152,7 @@ class SViMoGenerator:
         cancel: threading.Event | None = None,
     ) -> HOISequence:
         """Alg. 2 for one request; raises GenerationCancelled within one step of ``cancel`` being set."""
-        self._check(request)
+        self.limits.check(request)
         cfg = self.cfg
         with self._lock:
             start = time.monotonic()
@@ -184,17 +163,17 @@ class SViMoGenerator:
                 if cancel is not None and cancel.is_set():
                     raise GenerationCancelled(f"cancelled during {stage}")
 
-            report("encode", 0, 2)
+            report("encoding", 0, 2)
             with self._stage(self.text_encoder):
                 text = self.text_encoder.encode([request.prompt])
                 negative = None
                 if request.guidance_scale > 1.0:
                     negative = self.text_encoder.encode([cfg.sampler.negative_prompt])
-            report("encode", 1, 2)
+            report("encoding", 1, 2)
             image = prepare_image(request.image, cfg.video.height, cfg.video.width)
             with self._stage(self.vae):
                 z_image = self.vae.encode(image[None, None]).to(self.device)  # z_I = E(I), [1, 1, C, h, w]
-            report("encode", 2, 2)
+            report("encoding", 2, 2)
 
             frames = self.sample_frames(request.num_frames)
             generator = torch.Generator().manual_seed(int(request.seed))
@@ -210,10 +189,10 @@ class SViMoGenerator:
                     progress=progress,
                     cancel=cancel,
                 )
-            report("decode", 0, 1)
+            report("decoding", 0, 1)
             with self._stage(self.vae):
                 video = self.vae.decode(result.video_latents)[0]
-            report("decode", 1, 1)
+            report("decoding", 1, 1)
 
             n = request.num_frames
             video_u8 = (video[:n].float() * 255.0).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
@@ -239,18 +218,3 @@ class SViMoGenerator:
                     "seconds": round(time.monotonic() - start, 3),
                 },
             )
-
-
-class _OnDevice:
-    """Context manager for model CPU offload: moves a module to the device for one stage, then back."""
-
-    def __init__(self, module: Any, device: torch.device, active: bool) -> None:
-        self.module, self.device, self.active = module, device, active
-
-    def __enter__(self) -> None:
-        if self.active:
-            self.module.to(self.device)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.active:
-            self.module.to("cpu")

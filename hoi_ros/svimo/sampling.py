@@ -28,35 +28,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers import DDIMScheduler
 
 from hoi_ros.core.camera import Camera
 from hoi_ros.core.generation import GenerationCancelled, ProgressCallback
 from hoi_ros.core.render import render_motion_video
 from hoi_ros.core.sequence import OBJECT_LABEL_TARGET, OBJECT_LABEL_TOOL
-from hoi_ros.svimo.config import LoopConfig, SamplerConfig
+from hoi_ros.diffusion.schedulers import SamplerConfig, build_scheduler
+from hoi_ros.svimo.config import LoopConfig
 from hoi_ros.svimo.dit import SViMoTransformer, expand_image_latents, x0_from_output
-
-
-def build_scheduler(cfg: SamplerConfig) -> DDPMScheduler | DDIMScheduler:
-    """The noise schedule of Eq. 1 with the Eq. 3 posterior (``ddpm``) or DDIM (``ddim``).
-
-    The schedulers are given x₀ estimates (``prediction_type="sample"``); the DiT's own target
-    (v for CogVideoX) is converted before.
-    """
-    common: dict[str, Any] = dict(
-        num_train_timesteps=cfg.num_train_timesteps,
-        beta_start=cfg.beta_start,
-        beta_end=cfg.beta_end,
-        beta_schedule=cfg.beta_schedule,
-        rescale_betas_zero_snr=cfg.rescale_betas_zero_snr,
-        timestep_spacing=cfg.timestep_spacing,
-        prediction_type="sample",
-        clip_sample=False,
-    )
-    if cfg.name == "ddpm":
-        return DDPMScheduler(variance_type="fixed_small", **common)
-    return DDIMScheduler(set_alpha_to_one=True, **common)
 
 
 def object_point_labels(num_points: int) -> np.ndarray:
@@ -176,16 +156,13 @@ class SViMoSampler:
             image_latents: z_I ``[B, 1, C, h, w]`` (VAE latent of the reference image).
             text_embeds: text features ``[B, L, d_text]``; ``negative_embeds`` the same for CFG.
             num_frames: video frames T of the motion (h, o); the latent frames follow the VAE.
-            num_inference_steps / guidance_scale: default to the sampler config.
+            num_inference_steps / guidance_scale: default to the sampler config (their limits are the
+                generator's :class:`~hoi_ros.core.generation.GeneratorLimits`, checked at its entry).
             generator: seeds all noise (CPU generator).
         """
         cfg = self.sampler_cfg
         steps = int(num_inference_steps or cfg.num_inference_steps)
         scale = float(cfg.guidance_scale if guidance_scale is None else guidance_scale)
-        if steps < 1 or steps > cfg.num_train_timesteps:
-            raise ValueError(f"num_inference_steps: must be in [1, {cfg.num_train_timesteps}], got {steps}")
-        if scale < 1.0:
-            raise ValueError(f"guidance_scale: must be >= 1, got {scale}")
         if scale > 1.0 and negative_embeds is None:
             raise ValueError("negative_embeds: classifier-free guidance (guidance_scale > 1) needs them")
         b, _, c, h, w = image_latents.shape
@@ -230,7 +207,7 @@ class SViMoSampler:
                 new.append(out.prev_sample)
             zv, zm, hand, obj = new  # Alg. 2 lines 8-10
             if progress is not None:
-                progress("denoise", i + 1, len(timesteps))
+                progress("denoising", i + 1, len(timesteps))
         return SampleResult(
             video_latents=zv,
             motion_latents=zm,

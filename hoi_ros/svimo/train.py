@@ -2,14 +2,14 @@
 
 Command line::
 
-    python -m hoi_ros.svimo.train --config config/svimo/train_tiny.yaml [--output DIR] [--steps N]
+    python -m hoi_ros.svimo.train --config config/recipes/svimo_train_tiny_synthetic.yaml [--output DIR] [--steps N]
     accelerate launch --config_file config/accelerate/ddp_gpu.yaml -m hoi_ros.svimo.train --config ...
     python -m hoi_ros.svimo.train --config ... --precompute DIR     # offline latent cache, then exit
 
 API (what a recipe builds on)::
 
     from hoi_ros.svimo.train import load_train_config, train
-    cfg, model_cfg = load_train_config("config/svimo/train_tiny.yaml", {"output_dir": "runs/x"})
+    cfg, model_cfg = load_train_config("config/recipes/svimo_train_tiny_synthetic.yaml", {"output_dir": "runs/x"})
     result = train(cfg, model_cfg)            # -> TrainResult(step, final_checkpoint, loss_log, ...)
 
 Two phases in one run: ``warmup_steps`` of VID warm-up (Eq. 6 on noised ground-truth latents),
@@ -26,7 +26,7 @@ its own generator; the gradients are averaged, so the ranks' weights stay identi
 two CPU processes on gloo).
 
 Output folder: ``loss_log.jsonl`` (one JSON object per logged step), ``train_config.yaml``,
-``model_config.yaml``, ``checkpoints/step_XXXXXXXX/`` (:mod:`hoi_ros.svimo.checkpointing`; the run
+``model_config.yaml``, ``checkpoints/step_XXXXXXXX/`` (:mod:`hoi_ros.diffusion.checkpointing`; the run
 resumes from the newest one, exactly), and ``model.safetensors`` at the end: the trained weights
 for :class:`hoi_ros.svimo.pipeline.SViMoGenerator` (``checkpoint=...``).
 """
@@ -50,7 +50,8 @@ import yaml
 
 from hoi_ros.core.config import dataclass_from_dict
 from hoi_ros.core.render import render_motion_video
-from hoi_ros.svimo.checkpointing import (
+from hoi_ros.data.samples import cameras_of, collate
+from hoi_ros.diffusion.checkpointing import (
     latest_checkpoint,
     load_optimizer,
     load_rng,
@@ -58,21 +59,20 @@ from hoi_ros.svimo.checkpointing import (
     save_rng,
     save_state_dict,
 )
+from hoi_ros.diffusion.training import MIXED_PRECISION, is_deepspeed, make_accelerator
 from hoi_ros.svimo.config import SViMoConfig
-from hoi_ros.svimo.data import DataConfig, build_dataset, cameras_of, collate
+from hoi_ros.svimo.data import DataConfig, build_dataset
 from hoi_ros.svimo.dit import SViMoTransformer
 from hoi_ros.svimo.losses import LossWeights
 from hoi_ros.svimo.train_step import CONSTRAINT_PATHS, MOTION_NOISE_PATHS, SViMoTrainModule, draw_noise
 from hoi_ros.svimo.vid import VID
 
-MIXED_PRECISION = ("no", "bf16", "fp16")
-
 
 @dataclass
 class TrainConfig:
-    """One training run (a YAML file such as ``config/svimo/train_tiny.yaml``).
+    """One training run (a YAML file such as ``config/recipes/svimo_train_tiny_synthetic.yaml``).
 
-    ``model`` is a ``config/svimo`` YAML path (relative paths resolve against the training YAML's
+    ``model`` is a ``config/models/svimo`` YAML path (relative paths resolve against the training YAML's
     folder) or an inline :class:`SViMoConfig` mapping. Step counts default to §4.2 (5k VID warm-up;
     35k joint = 30k low-resolution + 5k full-resolution steps).
     """
@@ -187,7 +187,7 @@ def load_train_config(
             model_path = (file.parent / model_path).resolve()
         model_cfg = SViMoConfig.from_yaml(model_path)
     else:
-        raise ValueError("model: expected a config/svimo YAML path or a mapping")
+        raise ValueError("model: expected a config/models/svimo YAML path or a mapping")
     return cfg, model_cfg
 
 
@@ -196,8 +196,8 @@ class Encoders:
     """The frozen VAE ``E`` and text encoder (§3.3), loaded only where needed."""
 
     def __init__(self, model_cfg: SViMoConfig, need_text: bool, need_vae: bool, device: torch.device) -> None:
-        from hoi_ros.svimo.text import build_text_encoder
-        from hoi_ros.svimo.vae import build_vae
+        from hoi_ros.diffusion.text import build_text_encoder
+        from hoi_ros.diffusion.vae import build_vae
 
         self.text = build_text_encoder(model_cfg.text).to(device) if need_text else None
         self.vae = build_vae(model_cfg.vae).to(device) if need_vae else None
@@ -259,7 +259,8 @@ def check_sample(sample: dict[str, Any], model_cfg: SViMoConfig) -> None:
 def build_models(model_cfg: SViMoConfig, cfg: TrainConfig) -> tuple[SViMoTransformer, VID]:
     """G_θ (from CogVideoX weights when ``pretrained`` is set) and M_φ, seeded by the model config;
     then ``init_checkpoint`` if given."""
-    from hoi_ros.svimo.weights import init_from_cogvideox, load_checkpoint
+    from hoi_ros.diffusion.checkpointing import load_checkpoint
+    from hoi_ros.svimo.weights import init_from_cogvideox
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(model_cfg.seed)
@@ -274,22 +275,6 @@ def build_models(model_cfg: SViMoConfig, cfg: TrainConfig) -> tuple[SViMoTransfo
     return dit, vid
 
 
-def _make_accelerator(cfg: TrainConfig) -> Any:
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
-
-    # The warm-up steps leave G_θ without gradients: DDP must tolerate unused parameters.
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
-    if acc.state.deepspeed_plugin is not None:  # no dataloader is prepared: tell DeepSpeed the batch size
-        acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
-    return acc
-
-
-def _is_deepspeed(accelerator: Any) -> bool:
-    return accelerator.state.deepspeed_plugin is not None
-
-
 # ---------------------------------------------------------------------- the run
 def train(
     cfg: TrainConfig, model_cfg: SViMoConfig, resume: str | None = "auto", max_steps: int | None = None
@@ -302,7 +287,7 @@ def train(
 
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    accelerator = _make_accelerator(cfg)
+    accelerator = make_accelerator(cfg.mixed_precision, cfg.batch_size)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     out_dir = Path(cfg.output_dir)
     loop = model_cfg.loop
@@ -325,10 +310,10 @@ def train(
     step = 0
     ckpt = latest_checkpoint(out_dir) if resume == "auto" else (Path(resume) if resume else None)
     if ckpt is not None:
-        from hoi_ros.svimo.weights import load_checkpoint
+        from hoi_ros.diffusion.checkpointing import load_checkpoint
 
         load_checkpoint(ckpt / "model.safetensors", {"dit": dit, "vid": vid})
-        if not _is_deepspeed(accelerator):
+        if not is_deepspeed(accelerator):
             load_optimizer(ckpt, optimizer)
         rng_stem = ckpt / f"rng_rank{rank}"
         if not rng_stem.with_suffix(".json").is_file():
@@ -336,7 +321,7 @@ def train(
         load_rng(rng_stem, gen)
         step = int(json.loads((ckpt / "trainer.json").read_text())["step"])
     model, optimizer = accelerator.prepare(module, optimizer)
-    if ckpt is not None and _is_deepspeed(accelerator):
+    if ckpt is not None and is_deepspeed(accelerator):
         model.load_checkpoint(str(ckpt / "deepspeed"))  # DeepSpeed's own partitioned optimizer state
     plain: SViMoTrainModule = accelerator.unwrap_model(model)
     # Extra draws only where a named VID call exists (w/o VID has no guidance call: its stream is kept).
@@ -427,11 +412,11 @@ def _save_checkpoint(out_dir: Path, step: int, model: Any, optimizer: Any, gen: 
     accelerator.wait_for_everyone()
     state = accelerator.get_state_dict(model)  # gathered under ZeRO-3 (collective)
     save_rng(tmp / f"rng_rank{accelerator.process_index}", gen)
-    if _is_deepspeed(accelerator):
+    if is_deepspeed(accelerator):
         model.save_checkpoint(str(tmp / "deepspeed"))  # collective; DeepSpeed's own format
     if accelerator.is_main_process:
         save_state_dict(tmp / "model.safetensors", state, _metadata(step, model_cfg))
-        if not _is_deepspeed(accelerator):
+        if not is_deepspeed(accelerator):
             save_optimizer(tmp, optimizer)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -472,7 +457,7 @@ def precompute(cfg: TrainConfig, model_cfg: SViMoConfig, out: str | os.PathLike)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train SViMo + VID (Alg. 1).")
-    parser.add_argument("--config", required=True, help="training YAML (e.g. config/svimo/train_tiny.yaml)")
+    parser.add_argument("--config", required=True, help="training YAML (e.g. config/recipes/svimo_train_tiny_synthetic.yaml)")
     parser.add_argument("--output", help="override output_dir")
     parser.add_argument("--steps", type=int, help="stop after this many total steps (resumable)")
     parser.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")

@@ -34,7 +34,6 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from hoi_ros.svimo.dit import SViMoTransformer
 
@@ -213,44 +212,3 @@ def init_from_cogvideox(dit: SViMoTransformer, path: str | os.PathLike) -> Weigh
                 report.copied[name] = src_name if rows is None else f"{src_name}[{rows.start}:{rows.stop}]"
     report.unused = sorted(set(files) - used)
     return report
-
-
-# ---------------------------------------------------------------------- SViMo checkpoints
-def save_checkpoint(
-    path: str | os.PathLike, modules: dict[str, torch.nn.Module], metadata: dict[str, str] | None = None
-) -> Path:
-    """Write ``{prefix.tensor: value}`` of several modules (e.g. ``{"dit": G, "vid": M}``) as one
-    safetensors file, atomically. ``metadata`` (str -> str) goes into the header, e.g.
-    ``{"trained": "true", "steps": "35000"}``."""
-    from hoi_ros.core.io import atomic_path
-
-    tensors = {
-        f"{prefix}.{k}": v.detach().contiguous().cpu()
-        for prefix, module in modules.items()
-        for k, v in module.state_dict().items()
-    }
-    out = Path(path)
-    with atomic_path(out) as tmp:
-        save_file(tensors, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
-    return out
-
-
-@torch.no_grad()
-def load_checkpoint(path: str | os.PathLike, modules: dict[str, torch.nn.Module]) -> dict[str, str]:
-    """Load a :func:`save_checkpoint` file into ``modules`` (strict per prefix); returns its metadata."""
-    file = Path(path).expanduser()
-    if file.suffix != ".safetensors" or not file.is_file():
-        raise ValueError(f"checkpoint: {file} is not a .safetensors file")
-    with safe_open(file, framework="pt") as f:
-        metadata = dict(f.metadata() or {})
-        keys = list(f.keys())
-        for prefix, module in modules.items():
-            own = {k[len(prefix) + 1 :]: k for k in keys if k.startswith(prefix + ".")}
-            expected = set(module.state_dict())
-            missing, extra = sorted(expected - set(own)), sorted(set(own) - expected)
-            if missing or extra:
-                raise ValueError(
-                    f"checkpoint: {prefix} does not match the config (missing {missing[:5]}, unexpected {extra[:5]})"
-                )
-            module.load_state_dict({k: f.get_tensor(full) for k, full in own.items()}, strict=True)
-    return metadata

@@ -19,7 +19,7 @@ def test_demo_stack_generates_and_writes_a_contact_sheet(tmp_path) -> None:
     from hoi_ros.nodes import demo_stack
 
     params = tmp_path / "generator.yaml"
-    params.write_text((REPO / "config" / "generator.yaml").read_text())
+    params.write_text((REPO / "config" / "ros" / "generator.yaml").read_text())
     out = tmp_path / "demo"
     code = demo_stack.main(["--out", str(out), "--generator-params", str(params), "--request-id", "r1",
                             "--prompt", "push the red box", "--steps", "2"])

@@ -17,7 +17,7 @@ from generate_client import GenerateClient, make_request
 from ros_support import NodeProcess, ros_available, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / "config" / "svimo" / "tiny.yaml"
+TINY = REPO / "config" / "models" / "svimo" / "tiny_for_tests.yaml"
 PIPELINE = REPO / "hoi_ros" / "svimo" / "pipeline.py"
 
 pytestmark = [
@@ -28,7 +28,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """(client, node, output_root) of one hoi_generator loaded with config/svimo/tiny.yaml."""
+    """(client, node, output_root) of one hoi_generator loaded with config/models/svimo/tiny_for_tests.yaml."""
     assert PIPELINE.exists() and TINY.exists(), "SViMo's pipeline and tiny config are required"
     out = tmp_path_factory.mktemp("generations")
     params = {"generator_config": str(TINY), "output_root": str(out), "queue_size": 1, "frame_id": "table"}

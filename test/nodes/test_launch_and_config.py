@@ -1,7 +1,7 @@
 """launch/generate.launch.py cannot run here (no launch_ros): check its text instead.
 
 Every node executable it names must be an installed entry point (pyproject [project.scripts] and
-hoi_ros.nodes.NODES), every parameter file it names must exist under config/, and config/hoi.rviz
+hoi_ros.nodes.NODES), every parameter file it names must exist under config/, and config/ros/hoi.rviz
 must show every topic hoi_viz publishes.
 """
 
@@ -56,17 +56,17 @@ def test_launch_parameter_files_exist() -> None:
     named = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
              and " " not in n.value and n.value.endswith((".yaml", ".rviz"))}
     assert {"generator.yaml", "viz.yaml", "sim.yaml", "retarget.yaml", "hoi.rviz"} <= named
-    missing = [name for name in sorted(named) if not (REPO / "config" / name).is_file()]
-    assert not missing, f"launch/generate.launch.py names parameter files missing from config/: {missing}"
+    missing = [name for name in sorted(named) if not (REPO / "config" / "ros" / name).is_file()]
+    assert not missing, f"launch/generate.launch.py names parameter files missing from config/ros/: {missing}"
     for name in sorted(named):
         if name.endswith(".yaml"):
-            data = yaml.safe_load((REPO / "config" / name).read_text())
+            data = yaml.safe_load((REPO / "config" / "ros" / name).read_text())
             node = name.removesuffix(".yaml")
-            assert "ros__parameters" in data[f"hoi_{node}"], f"config/{name}: no hoi_{node}.ros__parameters"
+            assert "ros__parameters" in data[f"hoi_{node}"], f"config/ros/{name}: no hoi_{node}.ros__parameters"
 
 
 def test_rviz_config_shows_every_viz_topic() -> None:
-    rviz = yaml.safe_load((REPO / "config" / "hoi.rviz").read_text())
+    rviz = yaml.safe_load((REPO / "config" / "ros" / "hoi.rviz").read_text())
     displays = rviz["Visualization Manager"]["Displays"]
     topics = {d["Class"].split("/")[-1]: [] for d in displays}
     for d in displays:
@@ -75,7 +75,7 @@ def test_rviz_config_shows_every_viz_topic() -> None:
     assert topics["MarkerArray"] == ["/hoi/viz/markers"]
     assert topics["PointCloud2"] == ["/hoi/viz/object_cloud"]
     assert sorted(topics["Image"]) == ["/hoi/viz/motion_video", "/hoi/viz/video"]
-    viz = yaml.safe_load((REPO / "config" / "viz.yaml").read_text())["hoi_viz"]["ros__parameters"]
+    viz = yaml.safe_load((REPO / "config" / "ros" / "viz.yaml").read_text())["hoi_viz"]["ros__parameters"]
     assert rviz["Visualization Manager"]["Global Options"]["Fixed Frame"] == viz["frame_id"]
     # The node publishes on exactly these topics.
     source = (REPO / "hoi_ros" / "nodes" / "viz_node.py").read_text()

@@ -26,7 +26,7 @@ def test_closest_points_match_dense_sampling() -> None:
     np.testing.assert_allclose(ours, brute, atol=1e-2 * np.linalg.norm(q1 - p1, axis=-1).max())
 
 
-@pytest.mark.parametrize("robot", ["allegro", "inspire"])
+@pytest.mark.parametrize("robot", ["allegro", "inspire", "allegro_left", "inspire_left"])
 def test_capsule_distances_match_mujoco(robot: str) -> None:
     desc = get_robot(robot)
     kin = Kinematics(desc)

@@ -23,7 +23,7 @@ from hoi_ros.retarget import (
 )
 
 
-@pytest.mark.parametrize("robot", ["allegro", "inspire"])
+@pytest.mark.parametrize("robot", ["allegro", "inspire", "allegro_left", "inspire_left"])
 def test_urdf_round_trip_keeps_kinematics_limits_and_mimics(robot: str) -> None:
     desc = get_robot(robot)
     back = from_urdf(desc.to_urdf(), desc.keypoints, name=robot)
@@ -40,7 +40,7 @@ def test_urdf_round_trip_keeps_kinematics_limits_and_mimics(robot: str) -> None:
     assert len(back.capsules) >= len(desc.capsules)
 
 
-@pytest.mark.parametrize("robot", ["allegro", "inspire"])
+@pytest.mark.parametrize("robot", ["allegro", "inspire", "allegro_left", "inspire_left"])
 def test_mjcf_loads_with_limits_and_couplings(robot: str) -> None:
     desc = get_robot(robot)
     kin = Kinematics(desc)

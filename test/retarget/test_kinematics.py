@@ -107,7 +107,7 @@ def test_general_axis_and_fixed_rotations_match_matrix_products() -> None:
     np.testing.assert_allclose(fk.rot[0, kin.link_index["c"]], world[:3, :3], atol=1e-12)
 
 
-@pytest.mark.parametrize("robot", ["allegro", "inspire"])
+@pytest.mark.parametrize("robot", ["allegro", "inspire", "allegro_left", "inspire_left"])
 def test_fk_matches_mujoco_on_the_exported_mjcf(robot: str) -> None:
     desc = get_robot(robot)
     kin = Kinematics(desc)
@@ -123,7 +123,7 @@ def test_fk_matches_mujoco_on_the_exported_mjcf(robot: str) -> None:
             np.testing.assert_allclose(data.site(f"kp_{link}").xpos, fk.pos[t, kin.link_index[link]], atol=1e-8)
 
 
-@pytest.mark.parametrize("robot", ["allegro", "inspire"])
+@pytest.mark.parametrize("robot", ["allegro", "inspire", "allegro_left", "inspire_left"])
 def test_point_jacobian_matches_finite_differences(robot: str) -> None:
     kin = Kinematics(get_robot(robot))
     q = np.random.default_rng(0).uniform(kin.lower, kin.upper, size=(4, kin.num_joints))

@@ -155,7 +155,8 @@ def test_two_hand_input_uses_the_right_hand() -> None:
     both = np.concatenate([right, right + 1.0], axis=1)
     a, b = retarget_sequence(right, "inspire", 8.0), retarget_sequence(both, "inspire", 8.0)
     np.testing.assert_array_equal(a.qpos, b.qpos)
-    with pytest.raises(ValueError, match=r"hand: .*left-hand retargeting is not supported"):
+    # The second hand here is a right hand too: declared left, it is refused with the reason.
+    with pytest.raises(ValueError, match=r"the keypoints are a right hand .* but hand: left"):
         SequenceRetargeter("inspire", RetargetConfig(hand="left")).retarget(both, 8.0)
 
 

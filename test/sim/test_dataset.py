@@ -1,6 +1,6 @@
 """Episodes as training data: ``run_episode`` output (HOISequence + condition maps + ground
 truth), the dataset writer (deterministic bytes for a seed, any worker count), its command with
-progress bar and contact sheet, and the torch loader at a model's size and frame count."""
+progress bar and contact sheet (the torch loader is tested in test/data/)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
+from hoi_ros.core.episodes import Episode, load_episode, load_manifest
 from hoi_ros.core.sequence import HOISequence
-from hoi_ros.sim.dataset import DatasetConfig, load_manifest, main, write_dataset
-from hoi_ros.sim.episode import Episode, EpisodeConfig, run_episode
+from hoi_ros.sim.dataset import DatasetConfig, main, write_dataset
+from hoi_ros.sim.episode import EpisodeConfig, run_episode
 from hoi_ros.sim.objects import make_object, quat_to_mat
 from hoi_ros.sim.scene import LABEL_FIRST_OBJECT, LABEL_HAND
 from hoi_ros.sim.tasks import TaskRequest, yaw_quat
-from hoi_ros.sim.torch_dataset import SimHOIDataset, load_episode
 
 TINY = EpisodeConfig(width=64, height=48, fps=5.0, num_object_points=40)
 
@@ -101,28 +101,3 @@ def test_dataset_command_writes_progress_and_a_contact_sheet(tmp_path: Path, cap
     with pytest.raises(SystemExit):
         main([str(tmp_path / "bad"), "-n", "1", "--tasks", "juggle"])
     assert "tasks:" in capsys.readouterr().err
-
-
-def test_torch_dataset_resamples_to_the_model(tmp_path: Path) -> None:
-    cfg = DatasetConfig(tasks=("grasp_lift",), cameras=("third_person",), episode=TINY)
-    write_dataset(tmp_path, 1, seed=2, cfg=cfg, progress=False)
-    ds = SimHOIDataset(tmp_path, num_frames=7, fps=4.0, size=(32, 40), only_successful=False)
-    assert len(ds) == 1
-    item = ds[0]
-    assert item["video"].shape == (7, 3, 32, 40) and item["video"].dtype == torch.float32
-    assert 0.0 <= float(item["video"].min()) and float(item["video"].max()) <= 1.0
-    assert item["ref_frame"].shape == (3, 32, 40)
-    assert item["motion_video"].shape == item["keypoint_map"].shape == (7, 3, 32, 40)
-    assert item["depth"].shape == (7, 1, 32, 40) and item["segmentation"].shape == (7, 32, 40)
-    assert item["hand_joints"].shape == (7, 21, 3) and item["object_points"].shape == (7, 40, 3)
-    assert "grasp the" in item["prompt"] and item["task"] == "grasp_lift"
-    # 4 fps from a 5 fps episode: frame k is the source frame nearest k / 4 s.
-    seq = HOISequence.load(tmp_path / "episodes" / "000000.npz")
-    idx = np.minimum(np.round(np.arange(7) / 4.0 * 5.0).astype(int), seq.num_frames - 1)
-    np.testing.assert_array_equal(item["hand_joints"].numpy(), seq.hand_joints[idx])
-    seg_labels = set(torch.unique(item["segmentation"]).tolist())
-    assert {0, LABEL_HAND} <= seg_labels
-    with pytest.raises(ValueError, match=r"^num_frames"):
-        SimHOIDataset(tmp_path, num_frames=0)
-    with pytest.raises(ValueError, match=r"^dataset root"):
-        SimHOIDataset(tmp_path / "missing")

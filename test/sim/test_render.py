@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from hoi_ros.core.camera import Camera, look_at
+from hoi_ros.core.episodes import keypoint_maps
 from hoi_ros.sim.camera import camera_preset, check_renderable
 from hoi_ros.sim.objects import make_object
-from hoi_ros.sim.render import SimRenderer, depth_image, keypoint_maps, segmentation_image
+from hoi_ros.sim.render import SimRenderer, depth_image, segmentation_image
 from hoi_ros.sim.scene import LABEL_BACKGROUND, LABEL_FIRST_OBJECT, LABEL_HAND, SimScene
 from hoi_ros.sim.tasks import TaskRequest, simulate, yaw_quat
 

@@ -178,7 +178,7 @@ def test_paper_config_parameter_count_on_meta() -> None:
     """The full model (42 blocks, 48 heads, 4096-d text, 16-ch latents) is 5.9-6.1 B parameters."""
     from hoi_ros.svimo.config import SViMoConfig
 
-    cfg = SViMoConfig.from_yaml(ROOT / "config/svimo/paper.yaml")
+    cfg = SViMoConfig.from_yaml(ROOT / "config/models/svimo/paper.yaml")
     dit = build_dit(cfg.dit, "meta")
     n = count_parameters(dit)
     assert 5.9e9 <= n <= 6.1e9, n

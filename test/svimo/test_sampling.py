@@ -11,13 +11,15 @@ import pytest
 import torch
 
 from hoi_ros.core import GenerationCancelled, GenerationRequest, HOIGenerator, HOISequence
-from hoi_ros.svimo.config import LoopConfig, SamplerConfig, SViMoConfig
-from hoi_ros.svimo.pipeline import SViMoGenerator, prepare_image
-from hoi_ros.svimo.sampling import SViMoSampler, build_scheduler, project_motion
-from hoi_ros.svimo.weights import save_checkpoint
+from hoi_ros.diffusion.checkpointing import save_checkpoint
+from hoi_ros.diffusion.image import prepare_image
+from hoi_ros.diffusion.schedulers import SamplerConfig, build_scheduler
+from hoi_ros.svimo.config import LoopConfig, SViMoConfig
+from hoi_ros.svimo.pipeline import SViMoGenerator
+from hoi_ros.svimo.sampling import SViMoSampler, project_motion
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ROOT / "config/svimo/tiny.yaml"
+TINY = ROOT / "config/models/svimo/tiny_for_tests.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +180,8 @@ def test_generator_returns_a_sequence(gen: SViMoGenerator) -> None:
     assert seq.object_point_labels.tolist() == [0] * 8 + [1] * 8
     assert (seq.camera.width, seq.camera.height, seq.fps) == (24, 16, 8.0)
     assert seq.metadata["weights_trained"] is False and "untrained" in seq.metadata["weights"]
-    assert [s for s in stages if s[0] == "denoise"] == [("denoise", i, 3) for i in (1, 2, 3)]
-    assert stages[-1] == ("decode", 1, 1)
+    assert [s for s in stages if s[0] == "denoising"] == [("denoising", i, 3) for i in (1, 2, 3)]
+    assert stages[-1] == ("decoding", 1, 1)
     again = gen.generate(request())
     assert np.array_equal(seq.video, again.video) and np.array_equal(seq.hand_joints, again.hand_joints)
     other = gen.generate(request(seed=8))
@@ -194,12 +196,12 @@ def test_generator_cancel_and_validation(gen: SViMoGenerator) -> None:
 
     def progress(stage: str, step: int, total: int) -> None:
         seen.append((stage, step))
-        if stage == "denoise" and step == 1:
+        if stage == "denoising" and step == 1:
             cancel.set()
 
     with pytest.raises(GenerationCancelled):
         gen.generate(request(num_inference_steps=5), progress=progress, cancel=cancel)
-    assert ("denoise", 1) in seen and ("denoise", 2) not in seen
+    assert ("denoising", 1) in seen and ("denoising", 2) not in seen
     with pytest.raises(ValueError, match="num_frames"):
         gen.generate(request(num_frames=10))
     with pytest.raises(ValueError, match="guidance_scale"):

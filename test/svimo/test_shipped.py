@@ -15,7 +15,7 @@ from safetensors import safe_open
 from hoi_ros.core.generation import GenerationRequest
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL_YAML = ROOT / "config" / "svimo" / "svimo_tiny.yaml"
+MODEL_YAML = ROOT / "config" / "models" / "svimo" / "embedded_default.yaml"
 SHIPPED = ROOT / "models" / "svimo_tiny"
 
 
@@ -48,7 +48,7 @@ def test_shipped_files_are_safetensors_and_small() -> None:
 def test_node_and_demo_default_to_the_shipped_model() -> None:
     from hoi_ros.svimo.config import SViMoConfig
 
-    params = yaml.safe_load((ROOT / "config" / "generator.yaml").read_text())["hoi_generator"]["ros__parameters"]
+    params = yaml.safe_load((ROOT / "config" / "ros" / "generator.yaml").read_text())["hoi_generator"]["ros__parameters"]
     assert (ROOT / params["generator_config"]).resolve() == MODEL_YAML
     cfg = SViMoConfig.from_yaml(MODEL_YAML)  # relative paths resolve against the YAML's folder
     assert Path(cfg.checkpoint) == (SHIPPED / "svimo.safetensors").resolve()
@@ -77,3 +77,14 @@ def test_generation_is_deterministic_per_seed(generator) -> None:
     assert np.array_equal(a.video, b.video) and np.array_equal(a.hand_joints, b.hand_joints)
     assert np.array_equal(a.object_points, b.object_points)
     assert not np.array_equal(a.hand_joints, c.hand_joints)
+
+
+@pytest.mark.parametrize("steps", [4, 50])
+def test_shipped_motion_for_seed_0_is_bit_identical_to_the_recorded_one(generator, steps: int) -> None:
+    """The demo's input, seed 0: the same motion, bit for bit, as the shipped model gave when it was
+    recorded (``test/svimo/data/shipped_seed0_motion.npz``; 50 steps is the demo's default). Any
+    change to loading, layers or sampling that moves a single bit fails here."""
+    seq = generator.generate(demo_request(seed=0, steps=steps))
+    with np.load(Path(__file__).parent / "data" / "shipped_seed0_motion.npz") as ref:
+        np.testing.assert_array_equal(seq.hand_joints, ref[f"hand_{steps}"])
+        np.testing.assert_array_equal(seq.object_points, ref[f"obj_{steps}"])

@@ -16,14 +16,15 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from hoi_ros.data.samples import collate
 from hoi_ros.svimo.config import LoopConfig, SViMoConfig
-from hoi_ros.svimo.data import DataConfig, build_dataset, collate
+from hoi_ros.svimo.data import DataConfig, build_dataset
 from hoi_ros.svimo.losses import LossWeights
 from hoi_ros.svimo.train import TrainConfig, build_models, check_sample, load_train_config, train
 from hoi_ros.svimo.train_step import SViMoTrainModule, draw_noise, scale_grad
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_TRAIN = ROOT / "config/svimo/train_tiny.yaml"
+TINY_TRAIN = ROOT / "config/recipes/svimo_train_tiny_synthetic.yaml"
 
 
 def tiny(tmp: Path, **overrides) -> tuple[TrainConfig, SViMoConfig]:
@@ -336,7 +337,7 @@ def test_sim_dataset_and_latent_cache(tmp_path: Path) -> None:
         assert f.metadata()["prompt"] == sample["prompt"]
     train_yaml = tmp_path / "latents.yaml"
     train_yaml.write_text(yaml.safe_dump({
-        "model": str(ROOT / "config/svimo/tiny.yaml"), "data": {"kind": "latents", "path": str(cache)},
+        "model": str(ROOT / "config/models/svimo/tiny_for_tests.yaml"), "data": {"kind": "latents", "path": str(cache)},
         "warmup_steps": 0, "joint_steps": 2, "batch_size": 1, "num_threads": 1, "log_every": 1,
     }))
     assert main(["--config", str(train_yaml), "--output", str(tmp_path / "from_cache"), "--no-resume"]) == 0
@@ -351,7 +352,7 @@ def test_two_process_ddp_keeps_ranks_identical(tmp_path: Path) -> None:
     (their losses differ) and end with bit-identical weights."""
     train_yaml = tmp_path / "ddp.yaml"
     train_yaml.write_text(yaml.safe_dump({
-        "model": str(ROOT / "config/svimo/tiny.yaml"), "data": {"kind": "synthetic", "num_samples": 4},
+        "model": str(ROOT / "config/models/svimo/tiny_for_tests.yaml"), "data": {"kind": "synthetic", "num_samples": 4},
         "output_dir": str(tmp_path / "run"), "batch_size": 1, "warmup_steps": 1, "joint_steps": 3, "lr": 3e-3,
         "log_every": 1, "checkpoint_every": 100, "num_threads": 1, "save_rank_weights": True,
     }))
@@ -381,8 +382,8 @@ def test_accelerate_configs_parse_and_train_configs_load() -> None:
     assert zero3.deepspeed_config["zero3_save_16bit_model"] and zero3.mixed_precision == "bf16"
     for name in ("ddp_cpu_2proc", "ddp_gpu"):
         assert load_config_from_file(str(ROOT / f"config/accelerate/{name}.yaml")).distributed_type == "MULTI_GPU"
-    s1, m1 = load_train_config(ROOT / "config/svimo/train_paper_stage1.yaml")
-    s2, m2 = load_train_config(ROOT / "config/svimo/train_paper_stage2.yaml")
+    s1, m1 = load_train_config(ROOT / "config/recipes/svimo_train_paper_stage1.yaml")
+    s2, m2 = load_train_config(ROOT / "config/recipes/svimo_train_paper_stage2.yaml")
     assert (m1.video.height, m1.video.width, m2.video.height, m2.video.width) == (240, 368, 416, 624)
     assert (s1.warmup_steps, s1.joint_steps, s2.joint_steps) == (5000, 30000, 5000)  # §4.2
     assert (s1.w_svimo, s1.w_vid) == (1.0, 0.05) and s1.mixed_precision == "bf16" and s1.gradient_checkpointing

@@ -10,8 +10,9 @@ import pytest
 import torch
 from diffusers import CogVideoXTransformer3DModel
 
+from hoi_ros.diffusion.checkpointing import load_checkpoint, save_checkpoint
 from hoi_ros.svimo.dit import DiTConfig, SViMoTransformer
-from hoi_ros.svimo.weights import copy_source, init_from_cogvideox, load_checkpoint, save_checkpoint
+from hoi_ros.svimo.weights import copy_source, init_from_cogvideox
 
 C = 4
 CFG = DiTConfig(

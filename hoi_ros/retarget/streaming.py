@@ -1,0 +1,385 @@
+"""Frame-by-frame (online) retargeting: one small bounded Levenberg-Marquardt solve per incoming frame.
+
+For teleoperation the frames arrive one at a time and the answer is due before the next one, so
+the whole-sequence solve of :mod:`.solver` does not apply. :class:`StreamingRetargeter` keeps
+
+- the previous two solutions: the new frame's cost is the whole-sequence objective's frame terms
+  (fingertips, bones, pinch, finger collisions, :mod:`.objective`) plus the causal part of its
+  smoothness, ``0.5 w_acc |q - 2 q_1 + q_2|^2 + 0.5 w_vel |q - q_1|^2`` (the last row of the
+  sequence's ``D2'D2`` and ``D1'D1`` terms), and it starts from ``q_1``;
+- the scale: ``config.scale``, or calibrated like the whole-sequence solve (robot chain / median
+  human chain) over the first ``calibration_frames`` frames (the running median until then),
+  then fixed;
+- the collision pairs near in the last frame: only pairs whose bounding spheres come within
+  reach of the penalty are evaluated (the others' rows are zero, as in the sequence solve).
+
+Each frame is one dense ``n x n`` Gauss-Newton system (exact ``J'J``, no per-finger majorant)
+with Levenberg-Marquardt damping (Nielsen's update, Madsen, Nielsen & Tingleff 2004, §3.2) and
+projected Newton at the joint limits; every trial point is evaluated once and its Jacobian
+reused as the next iteration's. A frame that still penetrates beyond ``collision_tolerance``
+after its iterations gets more iterations and, failing that, is moved along the straight path
+in joint space towards the previous (collision-free) solution to the first collision-free point
+(:func:`hoi_ros.retarget.repair.backoff`), so no streamed frame penetrates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hoi_ros.retarget.collision import CapsulePairs
+from hoi_ros.retarget.config import RetargetConfig
+from hoi_ros.retarget.description import HandDescription
+from hoi_ros.retarget.handedness import mirror_keypoints
+from hoi_ros.retarget.human import chain_length, to_palm_frame, validate_keypoints
+from hoi_ros.retarget.kinematics import FKResult
+from hoi_ros.retarget.objective import _SOFT_RANGE, Problem, _huber_scale
+from hoi_ros.retarget.repair import backoff
+from hoi_ros.retarget.solver import RetargetResult, SequenceRetargeter, _single_thread_blas
+
+SLACK = 0.005  # metres: pairs this much beyond the penalty's reach are kept in a frame's collision model
+
+
+@dataclass
+class _Contact:
+    """Finger-pair distances at one pose and their joint gradients: a frame's collision model."""
+
+    q: np.ndarray  # [n] the pose
+    fk: FKResult
+    near: np.ndarray  # [C'] pair indices (into Objective.pairs) within reach + SLACK
+    dist: np.ndarray  # [C'] exact surface distances at q
+    grad: np.ndarray  # [C', n] d dist / d q at q (zeros without the collision term)
+    gap: float  # lower bound of every other pair's distance (bounding spheres)
+
+    @property
+    def min_distance(self) -> float:
+        return min(float(self.dist.min()), self.gap) if len(self.dist) else self.gap
+
+
+@dataclass
+class StreamFrame:
+    """The result of one streamed frame."""
+
+    qpos: np.ndarray  # [n] actuated joints, radians
+    full_qpos: np.ndarray  # [R] every revolute joint
+    wrist_pose: np.ndarray  # [4, 4] palm frame -> input frame
+    fingertip_error: np.ndarray  # [F] metres
+    min_distance: float  # smallest finger-finger capsule distance (negative = penetration)
+    collision: bool
+    scale: float
+    iterations: int
+    warnings: list[str] = field(default_factory=list)
+
+
+class StreamingRetargeter:
+    """Per-frame retargeting with state (see the module docstring).
+
+    ``robot``/``config`` as :class:`SequenceRetargeter`; ``max_iters`` Gauss-Newton iterations per
+    frame at most (a frame stops earlier when its joints move less than ``step_tol`` radians or its
+    cost falls by less than ``config.tolerance`` relatively).
+    """
+
+    def __init__(self, robot: HandDescription | str | None = None, config: RetargetConfig | None = None,
+                 calibration_frames: int = 30, max_iters: int = 6, step_tol: float = 2e-3) -> None:
+        if calibration_frames < 1 or max_iters < 1:
+            raise ValueError("calibration_frames and max_iters must be positive")
+        self.seq = SequenceRetargeter(robot, config)
+        self.config, self.kin, self.objective = self.seq.config, self.seq.kin, self.seq.objective
+        self.desc = self.seq.desc
+        self.joint_names = list(self.kin.joint_names)
+        self.full_joint_names = list(self.kin.full_joint_names)
+        self.tip_links = list(self.seq.tip_links)
+        self.calibration_frames, self.max_iters, self.step_tol = int(calibration_frames), int(max_iters), step_tol
+        obj = self.objective
+        pairs = obj.pairs
+        # Bounding sphere of every finger capsule (centre in its link frame, radius) for the pair filter.
+        seg = pairs.cap_seg
+        self._cap_centre = 0.5 * (seg[..., 0] + seg[..., 1])
+        self._cap_bound = 0.5 * np.linalg.norm(seg[..., 1] - seg[..., 0], axis=-1)
+        radius = np.array([c.radius for c in self.desc.capsules if self.desc.link_finger()[c.link] >= 0])
+        self._cap_bound = self._cap_bound + radius
+        self._reach = self.config.collision_margin + _SOFT_RANGE * self.config.collision_softness
+        self._subsets: dict[bytes, CapsulePairs] = {}
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget the previous frames (and an automatically calibrated scale)."""
+        self._q1: np.ndarray | None = None
+        self._q2: np.ndarray | None = None
+        self._chains: list[float] = []
+        self._scale: float | None = self.config.scale
+        self._lam = 1e-3
+        self._mirror: bool | None = None
+        self._contact_prev: _Contact | None = None  # the collision model at the previous solution
+        self.frames = 0
+
+    @property
+    def scale(self) -> float | None:
+        """The scale in use (``None`` before the first frame when it is calibrated)."""
+        return self._scale
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the scale is fixed (given, or its calibration window is complete)."""
+        return self.config.scale is not None or len(self._chains) >= self.calibration_frames
+
+    def calibrate(self, keypoints: np.ndarray) -> float:
+        """Fix the scale from a clip of ``[T, 21, 3]`` keypoints now (instead of the first frames)."""
+        human, _, _ = self.seq.prepare_side(validate_keypoints(keypoints, self.config.hand))
+        local = self._local(human)[0]
+        scale, _ = self.seq.calibrate_scale(local)
+        self._scale = scale
+        self._chains = [0.0] * self.calibration_frames  # the window counts as complete
+        return scale
+
+    def _local(self, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return to_palm_frame(keypoints, self.seq.human_side)  # the robot's side (mirrored if need be)
+
+    def _update_scale(self, local: np.ndarray) -> None:
+        if self.calibrated:
+            return
+        idx, robot_len = self.seq.robot_chain
+        self._chains.append(float(chain_length(local[0, idx])))
+        human = float(np.median(self._chains))
+        self._scale = robot_len / human if human > 1e-6 else 1.0
+
+    # ------------------------------------------------------------------ per frame
+    def step(self, keypoints: np.ndarray, in_palm_frame: bool = False) -> StreamFrame:
+        """Retarget one frame of ``[21, 3]`` (or ``[42, 3]``: right hand, then left) keypoints.
+
+        ``in_palm_frame``: the keypoints are already in the robot's palm frame (as for
+        :meth:`SequenceRetargeter.retarget`); no handedness check, ``wrist_pose`` the identity."""
+        with _single_thread_blas():
+            return self._step(keypoints, in_palm_frame)
+
+    def _step(self, keypoints: np.ndarray, in_palm_frame: bool = False) -> StreamFrame:
+        kp = np.asarray(keypoints, np.float64)
+        if kp.ndim != 2 or kp.shape[-1] != 3 or kp.shape[0] not in (21, 42):
+            raise ValueError(f"keypoints: expected [21 or 42, 3], got shape {kp.shape}")
+        if kp.shape[0] == 42:
+            kp = kp[21:] if self.config.hand == "left" else kp[:21]
+        if not np.isfinite(kp).all():
+            raise ValueError("keypoints: the frame contains NaN or Inf")
+        warnings: list[str] = []
+        if in_palm_frame:
+            local, wrist = kp[None], np.eye(4)[None]
+        else:
+            if self._mirror is None:  # the first frame settles the handedness (SequenceRetargeter.prepare_side)
+                human, self._mirror, warnings = self.seq.prepare_side(kp[None])
+            else:
+                human = mirror_keypoints(kp[None]) if self._mirror else kp[None]
+            local, wrist = self._local(human)
+        self._update_scale(local)
+        scale = float(self._scale)  # type: ignore[arg-type]
+        prob = self.objective.problem(local, scale, smooth=False)
+        q0 = self._q1 if self._q1 is not None else self._first_guess(prob)
+        contact = self._contact_prev if self._q1 is not None else self._contact(q0)
+        q, iters, data = self._solve(prob, q0, contact)
+        contact = self._contact(q, data[0])
+        tol = self.config.collision_tolerance
+        if self.objective.use_collision and contact.min_distance < -tol:
+            # Still penetrating: re-linearise the distances where the frame ended and iterate on.
+            for _ in range(2):
+                q, more, data = self._solve(prob, q, contact, fk=contact.fk)
+                iters += more
+                contact = self._contact(q, data[0])
+                if contact.min_distance >= -tol:
+                    break
+            if contact.min_distance < -tol:
+                free = self._q1 if self._q1 is not None else self.seq.free_pose
+                q = backoff(self.kin, self.objective.all_pairs, q[None], free[None], tol)[0]
+                contact = self._contact(q)
+        self._q2, self._q1, self._contact_prev = self._q1, q, contact
+        self.frames += 1
+        tips = contact.fk.pos[0, self.objective.tip_ids]
+        err = np.linalg.norm(tips - local[0, self.objective.tip_human] * scale, axis=-1)
+        dist = contact.min_distance
+        return StreamFrame(q, self.kin.full(q), wrist[0], err, dist, dist < -tol, scale, iters, warnings)
+
+    # ------------------------------------------------------------------ the collision model
+    def _near(self, fk: FKResult, reach: float) -> tuple[np.ndarray, float]:
+        """Indices (into ``objective.pairs``) of the pairs whose bounding spheres come within ``reach``,
+        and the smallest bounding-sphere gap of the others (inf if none)."""
+        pairs = self.objective.pairs
+        rot, pos = fk.rot[0, pairs.cap_link], fk.pos[0, pairs.cap_link]
+        centre = (rot @ self._cap_centre[..., None])[..., 0] + pos
+        d = centre[pairs.pair_a] - centre[pairs.pair_b]
+        gap = np.sqrt((d * d).sum(-1)) - self._cap_bound[pairs.pair_a] - self._cap_bound[pairs.pair_b]
+        near = gap <= reach
+        far = gap[~near]
+        return np.flatnonzero(near), float(far.min()) if len(far) else float("inf")
+
+    def _subset(self, near: np.ndarray) -> CapsulePairs:
+        """The :class:`CapsulePairs` of the pairs ``near`` (cached: the near set changes rarely)."""
+        key = near.tobytes()
+        sub = self._subsets.get(key)
+        if sub is None:
+            p = self.objective.pairs
+            sub = CapsulePairs(p.cap_link, p.cap_seg, p.pair_a[near], p.pair_b[near], p.radius[near])
+            if len(self._subsets) > 256:
+                self._subsets.clear()
+            self._subsets[key] = sub
+        return sub
+
+    def _contact(self, q: np.ndarray, fk: FKResult | None = None) -> _Contact:
+        """Exact finger-pair distances at ``q`` (pairs within the penalty's reach plus ``SLACK``) and,
+        with the collision term on, their gradients: the collision model of the next solve."""
+        fk = self.kin.forward(q[None]) if fk is None else fk
+        near, gap = self._near(fk, self._reach + SLACK)
+        n = self.kin.num_joints
+        if not len(near):
+            return _Contact(q, fk, near, np.zeros(0), np.zeros((0, n)), gap)
+        dist, ca, cb = self._subset(near).distances(fk)
+        if self.objective.use_collision:
+            grad = self.objective.distance_rows(ca, cb, fk.axes, fk.origins, near)[0]
+        else:
+            grad = np.zeros((len(near), n))
+        return _Contact(q, fk, near, dist[0], grad, gap)
+
+    # ------------------------------------------------------------------ the solve
+    def _evaluate(self, q: np.ndarray, prob: Problem, contact: _Contact,
+                  fk: FKResult | None = None) -> tuple[float, np.ndarray, tuple]:
+        """(residual cost ``0.5 |r|^2``, residuals ``[m]``, what :meth:`_jacobian` needs) at ``q [n]``;
+        the collision rows from ``contact``'s distances linearised at its pose."""
+        obj, cfg = self.objective, self.config
+        fk = self.kin.forward(q[None]) if fk is None else fk
+        pk = fk.pos[:, obj.kp_links]
+        err = pk[:, obj.pos_kp] - prob.targets
+        hscale, dscale = _huber_scale(np.sqrt((err * err).sum(-1)), cfg.huber_delta)
+        lin = np.matmul(obj.lin_w, pk) - prob.lin_target
+        lin[:, : obj.n_pos] *= hscale[..., None]
+        if obj.n_pinch:
+            lin[:, obj.n_pos + obj.n_bone:] *= prob.pinch_sw[..., None]
+        r = lin.reshape(-1)
+        x = None
+        if obj.use_collision and len(contact.near):
+            dist = contact.dist + contact.grad @ (q - contact.q)
+            x = (cfg.collision_margin - dist) / cfg.collision_softness
+            r = np.concatenate([r, obj.coll_sw * cfg.collision_softness * np.logaddexp(0.0, x)])
+        return 0.5 * float(r @ r), r, (fk, pk, err, hscale, dscale, x)
+
+    def _jacobian(self, prob: Problem, data: tuple, contact: _Contact) -> np.ndarray:
+        """Jacobian ``[m, n]`` of :meth:`_evaluate`'s residuals."""
+        obj, kin = self.objective, self.kin
+        fk, pk, err, hscale, dscale, x = data
+        n, nk = kin.num_joints, len(obj.kp_links)
+        jkp = kin.point_jacobian(fk, obj.kp_links, pk)  # [1, K, 3, n]
+        lin = np.matmul(obj.lin_w, jkp.reshape(1, nk, 3 * n)).reshape(1, -1, 3, n)
+        jr = lin[:, : obj.n_pos]
+        jr *= hscale[..., None, None]
+        ft, fk_idx = np.nonzero(dscale)
+        if len(ft):
+            e = err[ft, fk_idx]
+            ej = np.einsum("fc,fcn->fn", e, jkp[ft, obj.pos_kp[fk_idx]])
+            jr[ft, fk_idx] += (dscale[ft, fk_idx, None] * obj.kp_sw[0, fk_idx] * e)[..., None] * ej[:, None, :]
+        if obj.n_pinch:
+            lin[:, obj.n_pos + obj.n_bone:] *= prob.pinch_sw[..., None, None]
+        jac = lin.reshape(-1, n)
+        if x is None:
+            return jac
+        return np.concatenate([jac, contact.grad * -obj.collision_slope(x)[:, None]], axis=0)
+
+    def _quadratic(self, q: np.ndarray) -> tuple[float, np.ndarray, float]:
+        """(cost, gradient, Hessian diagonal) of the causal smoothness and rest terms at ``q``."""
+        cfg = self.config
+        d = q - self.seq.rest
+        cost, grad, hess = 0.5 * cfg.rest_weight * float(d @ d), cfg.rest_weight * d, cfg.rest_weight
+        if self._q1 is not None and cfg.vel_weight:
+            v = q - self._q1
+            cost += 0.5 * cfg.vel_weight * float(v @ v)
+            grad = grad + cfg.vel_weight * v
+            hess += cfg.vel_weight
+        if self._q2 is not None and cfg.acc_weight:
+            a = q - 2.0 * self._q1 + self._q2  # type: ignore[operator]
+            cost += 0.5 * cfg.acc_weight * float(a @ a)
+            grad = grad + cfg.acc_weight * a
+            hess += cfg.acc_weight
+        return cost, grad, hess
+
+    def _solve(self, prob: Problem, q: np.ndarray, contact: _Contact, iters: int | None = None,
+               fk: FKResult | None = None) -> tuple[np.ndarray, int, tuple]:
+        """Bounded Levenberg-Marquardt on one frame from ``q`` (``fk``: its kinematics, if known);
+        returns (q, iterations, :meth:`_evaluate`'s data at q)."""
+        kin, cfg = self.kin, self.config
+        if fk is None and contact.q is q:
+            fk = contact.fk
+        iters = iters or self.max_iters
+        f, r, data = self._evaluate(q, prob, contact, fk)
+        qc, qg, qh = self._quadratic(q)
+        cost = f + qc
+        lam, nu = self._lam, 2.0
+        n = kin.num_joints
+        eye = np.eye(n, dtype=bool)
+        it = 0
+        for it in range(1, iters + 1):  # noqa: B007
+            jac = self._jacobian(prob, data, contact)
+            g = jac.T @ r + qg
+            h = jac.T @ jac
+            h[eye] += qh
+            held = ((q <= kin.lower + 1e-9) & (g > 0)) | ((q >= kin.upper - 1e-9) & (g < 0))
+            if held.any():
+                h[held, :] = 0.0
+                h[:, held] = 0.0
+                h[held, held] = 1.0
+                g = np.where(held, 0.0, g)
+            diag = h[eye].copy()
+            accepted = False
+            for _ in range(8):
+                h[eye] = diag * (1.0 + lam) + 1e-12
+                q_new = kin.clip(q + np.linalg.solve(h, -g))
+                f_new, r_new, data_new = self._evaluate(q_new, prob, contact)
+                qc_new, qg_new, qh = self._quadratic(q_new)
+                cost_new = f_new + qc_new
+                if cost_new < cost:
+                    d = q_new - q
+                    jd = jac @ d
+                    predicted = -float(g @ d) - 0.5 * float(jd @ jd) - 0.5 * qh * float(d @ d)
+                    rho = (cost - cost_new) / max(predicted, 1e-300)
+                    lam = max(lam * max(1.0 / 3.0, 1.0 - (2.0 * min(max(rho, 0.0), 1.0) - 1.0) ** 3), 1e-9)
+                    nu = 2.0
+                    accepted = True
+                    break
+                lam, nu = min(lam * nu, 1e8), nu * 2.0
+            if not accepted:
+                break
+            rel = (cost - cost_new) / max(cost, 1e-30)
+            moved = float(np.abs(q_new - q).max())
+            q, r, data, cost, qg = q_new, r_new, data_new, cost_new, qg_new
+            if moved < self.step_tol or rel < cfg.tolerance:
+                break
+        self._lam = min(max(lam, 1e-6), 1.0)
+        return q, it, data
+
+    def _first_guess(self, prob: Problem) -> np.ndarray:
+        """The first frame's start: the best of the seed poses (``config.seeds``) after
+        ``config.seed_iters`` iterations each, the collision model re-linearised halfway."""
+        kin, best, best_f = self.kin, None, np.inf
+        half = max(1, self.config.seed_iters // 2)
+        for s in self.config.seeds:
+            q = kin.lower + s * (kin.upper - kin.lower)
+            for _ in range(2):
+                contact = self._contact(q)
+                q, _, _ = self._solve(prob, q, contact, iters=half)
+            f = self._evaluate(q, prob, self._contact(q))[0]
+            if f < best_f:
+                best, best_f = q, f
+        return best  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ whole clips
+    def run(self, keypoints: np.ndarray, fps: float = 30.0, in_palm_frame: bool = False) -> RetargetResult:
+        """Stream every frame of ``[T, 21 or 42, 3]`` keypoints (state kept) into one result."""
+        frames = [self.step(frame, in_palm_frame) for frame in np.asarray(keypoints)]
+        q = np.array([f.qpos for f in frames])
+        warnings = sorted({w for f in frames for w in f.warnings})
+        return RetargetResult(
+            robot=self.desc.name, joint_names=self.joint_names, qpos=q, full_joint_names=self.full_joint_names,
+            full_qpos=self.kin.full(q), fps=float(fps), scale=float(frames[-1].scale),
+            wrist_pose=np.array([f.wrist_pose for f in frames]), fingertip_links=self.tip_links,
+            fingertip_error=np.array([f.fingertip_error for f in frames]),
+            collision=np.array([f.collision for f in frames]), min_distance=np.array([f.min_distance for f in frames]),
+            iterations=int(sum(f.iterations for f in frames)), cost=float("nan"), warnings=warnings)
+
+
+__all__ = ["StreamFrame", "StreamingRetargeter"]

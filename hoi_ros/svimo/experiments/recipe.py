@@ -1,0 +1,497 @@
+"""The embedded default's training recipe (issue 8): sim data → VAE → VID warm-up → joint SViMo + VID,
+the baselines, the held-out evaluation, and the shipped checkpoint with its model card.
+
+    python -m hoi_ros.svimo.experiments.recipe --config config/recipes/svimo_embedded_default.yaml            # everything (~1 h, 2 cores)
+    python -m hoi_ros.svimo.experiments.recipe --config ... --output runs/rerun --no-ship  # a re-run that ships nothing
+    python -m hoi_ros.svimo.experiments.recipe --config ... --only eval  # one stage (its inputs must exist)
+
+Stages (each is skipped when its output exists, so an interrupted recipe continues; SViMo training
+itself resumes from its last checkpoint):
+
+1. ``data`` — three sim datasets (:mod:`hoi_ros.sim.dataset`) from disjoint seeds: ``train``
+   (everything learns from it), ``val`` (a validation split for design decisions) and ``test``
+   (held-out episodes, used only by the final evaluation).
+2. ``vae`` ‖ ``mdm`` (side by side, one core each) — the small CogVideoX-style VAE on the training
+   episodes' RGB clips and rendered motion videos (:mod:`hoi_ros.diffusion.vae_train`), and the MDM-like
+   text-only motion diffusion baseline (:mod:`hoi_ros.svimo.experiments.baselines`, Table 2).
+3. ``latents`` — the offline latent cache of the training set (``train.precompute``: z₀ⱽ, z₀ᴹ,
+   z_I of I_noised, text features; §4.2's way of keeping the encoders out of the loop).
+4. ``full`` ‖ ``without_vid`` (side by side) — Alg. 1 for the shipped model: ``warmup_steps`` of VID
+   warm-up then ``joint_steps`` of closed-loop joint training, L = ω₁ L_SViMo + ω₂ L_VID (ω₁ = 1,
+   ω₂ = 0.05, §4.2); and Table 3's "w/o VID" ablation, the same recipe with the loop switches off.
+5. ``eval`` — :mod:`hoi_ros.svimo.experiments.evaluate` on the test episodes: shipped SViMo, w/o VID, MDM-like and
+   the static ground-truth first frame, side by side.
+6. ``ship`` — ``models/…`` (the VAE folder and ``svimo.safetensors``, safetensors only), the demo's
+   reference image (a held-out episode's first frame), contact sheets of four tasks, the loss-curve
+   PNG and the model card.
+
+Determinism: every stage seeds its own generators, and every training process runs on ``threads``
+torch threads (1 by default), so the same config on the same machine gives the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+STAGES = ("data", "vae", "mdm", "latents", "full", "without_vid", "eval", "ship")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class RecipeConfig:
+    """``config/recipes/svimo_*.yaml``: see the module docstring and ``config/recipes/svimo_embedded_default.yaml``."""
+
+    output_dir: str = "out/svimo_tiny"
+    model: str = "../models/svimo/embedded_default.yaml"
+    ablation_model: str = "../models/svimo/embedded_default_without_vid.yaml"
+    seed: int = 0
+    threads: int = 1
+    parallel: bool = True  # run the independent stage pairs as two processes
+    data: dict[str, Any] = field(default_factory=dict)
+    vae: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    mdm: dict[str, Any] = field(default_factory=dict)
+    eval: dict[str, Any] = field(default_factory=dict)
+    ship: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path = field(default=Path("."), repr=False)  # folder of the YAML (relative paths)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, output_dir: str | None = None) -> RecipeConfig:
+        file = Path(path)
+        if not file.is_file():
+            raise ValueError(f"config: {file} does not exist")
+        raw = yaml.safe_load(file.read_text()) or {}
+        unknown = set(raw) - (set(cls.__dataclass_fields__) - {"base_dir"})
+        if unknown:
+            raise ValueError(f"recipe: unknown field(s) {sorted(unknown)}")
+        cfg = cls(**raw, base_dir=file.resolve().parent)
+        if output_dir:
+            cfg.output_dir = output_dir
+        for split in SPLITS:
+            if split not in cfg.data:
+                raise ValueError(f"data.{split}: missing (seed and episodes)")
+        seeds = [int(cfg.data[s]["seed"]) for s in SPLITS]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"data: train/val/test seeds must differ (held-out episodes), got {seeds}")
+        return cfg
+
+    def path(self, value: str) -> Path:
+        """A path of the recipe YAML (relative to its folder)."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    @property
+    def out(self) -> Path:
+        p = Path(self.output_dir).expanduser()
+        return p if p.is_absolute() else Path.cwd() / p
+
+
+# ---------------------------------------------------------------------- helpers
+def _read_info(out: Path) -> dict[str, Any]:
+    f = out / "recipe.json"
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
+def _update_info(out: Path, **kv: Any) -> dict[str, Any]:
+    """Merge ``kv`` into ``out/recipe.json`` under a file lock (stage processes run side by side)."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "recipe.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        info = _read_info(out)
+        for k, v in kv.items():
+            if isinstance(v, dict) and isinstance(info.get(k), dict):
+                info[k].update(v)
+            else:
+                info[k] = v
+        tmp = out / "recipe.json.tmp"
+        tmp.write_text(json.dumps(info, indent=1, default=str))
+        os.replace(tmp, out / "recipe.json")
+    return info
+
+
+def _stage_time(out: Path, stage: str, seconds: float) -> None:
+    _update_info(out, timings={stage: round(seconds, 1)})
+
+
+def model_dict(cfg: RecipeConfig, which: str) -> dict[str, Any]:
+    """The model config mapping of ``full`` or ``without_vid`` with the run's VAE and no checkpoint."""
+    from hoi_ros.svimo.config import read_yaml_with_base
+
+    data = read_yaml_with_base(cfg.path(cfg.model if which == "full" else cfg.ablation_model))
+    data["checkpoint"] = None
+    data.setdefault("vae", {})["path"] = str(cfg.out / "vae" / "vae")
+    return data
+
+
+def dataset_config(cfg: RecipeConfig) -> Any:
+    from hoi_ros.sim.dataset import DatasetConfig
+
+    return DatasetConfig.from_yaml(cfg.path(cfg.data.get("config", "sim_dataset_embedded_default.yaml")))
+
+
+def split_root(cfg: RecipeConfig, split: str) -> Path:
+    return cfg.out / "data" / split
+
+
+# ---------------------------------------------------------------------- stages
+def stage_data(cfg: RecipeConfig) -> None:
+    """Write the train / val / test sim datasets (disjoint seeds; same seed → same bytes)."""
+    from hoi_ros.core.episodes import load_manifest
+    from hoi_ros.sim.dataset import write_dataset
+
+    dcfg = dataset_config(cfg)
+    counts = {}
+    for split in SPLITS:
+        spec = cfg.data[split]
+        root = split_root(cfg, split)
+        try:
+            m = load_manifest(root)
+            ok = m["seed"] == int(spec["seed"]) and m["num_episodes"] == int(spec["episodes"]) \
+                and m["config"] == dcfg.to_dict()
+        except ValueError:
+            ok = False
+        if not ok:
+            print(f"[recipe] sim dataset {split}: {spec['episodes']} episodes, seed {spec['seed']}", flush=True)
+            m = write_dataset(root, int(spec["episodes"]), int(spec["seed"]), dcfg,
+                              workers=int(cfg.data.get("workers", 1)))
+        tasks: dict[str, list[int]] = {}
+        for e in m["episodes"]:
+            tasks.setdefault(e["task"], [0, 0])
+            tasks[e["task"]][0] += 1
+            tasks[e["task"]][1] += int(bool(e["success"]))
+        counts[split] = {"seed": int(spec["seed"]), "episodes": int(spec["episodes"]),
+                         "successful": sum(v[1] for v in tasks.values()), "per_task": tasks}
+    _update_info(cfg.out, data=counts, test_data=str(split_root(cfg, "test")), dataset_config=dcfg.to_dict())
+
+
+def _train_samples(cfg: RecipeConfig, which: str = "full") -> Any:
+    from hoi_ros.svimo.config import SViMoConfig
+    from hoi_ros.svimo.data import DataConfig, build_dataset
+
+    model_cfg = SViMoConfig.from_dict(model_dict(cfg, which))
+    data = DataConfig(kind="sim", path=str(split_root(cfg, "train")), point_labels="halves")
+    return build_dataset(data, model_cfg), model_cfg
+
+
+def stage_vae(cfg: RecipeConfig) -> None:
+    """Train the small VAE on the training episodes (RGB + rendered motion videos)."""
+    from hoi_ros.data.samples import clips_from_dataset
+    from hoi_ros.diffusion.vae import VAEConfig, build_vae
+    from hoi_ros.diffusion.vae_train import VAETrainConfig, reconstruction_psnr, train_vae
+
+    vcfg = VAETrainConfig.from_dict({"seed": cfg.seed, **cfg.vae})
+    dataset, _ = _train_samples(cfg)
+    rgb, motion = clips_from_dataset(dataset)
+    res = train_vae(vcfg, rgb, motion, cfg.out / "vae")
+    # Reconstruction quality on the validation episodes (full 17-frame videos).
+    from hoi_ros.svimo.data import DataConfig, build_dataset
+
+    _, model_cfg = _train_samples(cfg)
+    val = build_dataset(DataConfig(kind="sim", path=str(split_root(cfg, "val")), point_labels="halves"), model_cfg)
+    val_rgb, val_motion = clips_from_dataset(val)
+    vae = build_vae(VAEConfig(path=str(res.folder), latent_channels=vcfg.latent_channels))
+    _update_info(cfg.out, vae=str(res.folder), vae_result={
+        "scaling_factor": res.scaling_factor, "seconds": round(res.seconds, 1), "steps": vcfg.steps,
+        "val_psnr_rgb": round(reconstruction_psnr(vae, val_rgb), 2),
+        "val_psnr_motion": round(reconstruction_psnr(vae, val_motion), 2),
+        "params": sum(p.numel() for p in vae.model.parameters()),
+    })
+
+
+def stage_mdm(cfg: RecipeConfig) -> None:
+    """Train the MDM-like baseline: same data, batch size and step count (warm-up + joint) as SViMo,
+    the learning rate of SViMo's motion model (``vid_lr``, else ``lr``)."""
+    from hoi_ros.diffusion.text import build_text_encoder
+    from hoi_ros.svimo.experiments.baselines import MDMConfig, build_mdm, num_parameters, train_mdm
+    from hoi_ros.svimo.train_step import alphas_cumprod_of
+
+    dataset, model_cfg = _train_samples(cfg)
+    v = model_cfg.vid
+    mcfg = MDMConfig.from_dict({"num_joints": v.num_joints, "num_object_points": v.num_object_points,
+                                "num_frames": v.num_frames, "text_embed_dim": model_cfg.dit.text_embed_dim,
+                                "coord_scale": v.coord_scale, "coord_offset": list(v.coord_offset), **cfg.mdm})
+    text = build_text_encoder(model_cfg.text)
+    samples = [dataset[i] for i in range(len(dataset))]
+    t = cfg.train
+    steps = int(t["warmup_steps"]) + int(t["joint_steps"])
+    res = train_mdm(mcfg, samples, lambda prompts: text.encode(prompts), alphas_cumprod_of(model_cfg),
+                    cfg.out / "mdm", steps=steps, batch_size=int(t["batch_size"]),
+                    lr=float(t.get("vid_lr") or t["lr"]),  # the learning rate of SViMo's motion model VID
+                    seed=cfg.seed, max_grad_norm=float(t.get("max_grad_norm", 1.0)))
+    _update_info(cfg.out, checkpoints={"mdm": str(res.checkpoint)},
+                 mdm_result={"steps": res.steps, "seconds": round(res.seconds, 1), "last": res.last,
+                             "params": num_parameters(build_mdm(mcfg, 0))})
+
+
+def _train_config(cfg: RecipeConfig, which: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"model": model_dict(cfg, which), "data": data, "output_dir": str(cfg.out / which),
+            "seed": cfg.seed, "num_threads": cfg.threads, **cfg.train}
+
+
+def stage_latents(cfg: RecipeConfig) -> None:
+    """The offline latent cache of the training set, in the format of ``hoi_ros.svimo.train.precompute``
+    (z₀ⱽ = E(V), z₀ᴹ = E(Proj(h, o)), z_I = E(I_noised) with one image-noise draw per clip, text
+    features), encoded in batches (the VAE is much faster per clip on a batch)."""
+    from safetensors.torch import save_file
+    from tqdm.auto import tqdm
+
+    from hoi_ros.core.config import dataclass_from_dict
+    from hoi_ros.data.samples import collate
+    from hoi_ros.svimo.config import SViMoConfig
+    from hoi_ros.svimo.data import DataConfig, build_dataset
+    from hoi_ros.svimo.train import Encoders, TrainConfig, encode_batch
+
+    raw = _train_config(cfg, "full", {"kind": "sim", "path": str(split_root(cfg, "train")), "point_labels": "halves"})
+    model_cfg = SViMoConfig.from_dict(raw.pop("model"))
+    tcfg = dataclass_from_dict(TrainConfig, raw, "train")
+    dataset = build_dataset(DataConfig(**tcfg.data.to_dict()), model_cfg)
+    enc = Encoders(model_cfg, need_text=True, need_vae=True, device=torch.device("cpu"))
+    gen = torch.Generator().manual_seed(tcfg.seed)
+    folder, tmp = cfg.out / "latents", cfg.out / "latents.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    batch = int(cfg.data.get("encode_batch", 8))
+    for start in tqdm(range(0, len(dataset), batch), desc="precompute latents"):
+        samples = [dataset[i] for i in range(start, min(start + batch, len(dataset)))]
+        lat = encode_batch(collate(samples), enc, tcfg, gen)
+        for j, sample in enumerate(samples):
+            tensors = {k: v[j].contiguous() for k, v in lat.items()}
+            for key in ("hand", "obj", "labels", "intrinsics", "extrinsics"):
+                tensors[key] = sample[key].contiguous()
+            tensors["frame_size"] = torch.tensor(sample["video"].shape[1:3])
+            save_file(tensors, str(tmp / f"{start + j:08d}.safetensors"), metadata={"prompt": sample["prompt"]})
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def stage_svimo(cfg: RecipeConfig, which: str) -> None:
+    """Alg. 1 (VID warm-up, then joint) for ``full`` (shipped) or ``without_vid`` (Table 3)."""
+    from hoi_ros.svimo.train import load_train_config, train
+
+    raw = _train_config(cfg, which, {"kind": "latents", "path": str(cfg.out / "latents")})
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    yaml_path = cfg.out / f"train_{which}.yaml"
+    yaml_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    tcfg, model_cfg = load_train_config(yaml_path)
+    res = train(tcfg, model_cfg)
+    if res.final_checkpoint is None:
+        raise RuntimeError(f"{which}: training stopped at step {res.step} of {tcfg.total_steps}")
+    _update_info(cfg.out, checkpoints={which: str(res.final_checkpoint)},
+                 **{f"{which}_result": {"steps": res.step, "variant": res.variant, "last": res.last}})
+
+
+def stage_eval(cfg: RecipeConfig) -> None:
+    """Held-out evaluation of the shipped model and the baselines (:mod:`hoi_ros.svimo.experiments.evaluate`)."""
+    from hoi_ros.svimo.experiments.evaluate import evaluate_run
+
+    e = cfg.eval
+    torch.set_num_threads(max(1, int(e.get("threads", cfg.threads))))  # nothing else runs beside it
+    _update_info(cfg.out, model_yaml=str(cfg.path(cfg.model)), ablation_yaml=str(cfg.path(cfg.ablation_model)))
+    evaluate_run(cfg.out, seed=int(e.get("seed", 0)), batch_size=int(e.get("batch_size", 20)),
+                 limit=e.get("limit"))
+
+
+# ---------------------------------------------------------------------- running stages
+def _done(cfg: RecipeConfig, stage: str) -> bool:
+    out, info = cfg.out, _read_info(cfg.out)
+    return {
+        "data": all((split_root(cfg, s) / "manifest.json").is_file() for s in SPLITS) and "data" in info,
+        "vae": (out / "vae" / "vae" / "config.json").is_file() and "vae_result" in info,
+        "mdm": "mdm" in info.get("checkpoints", {}),
+        "latents": (out / "latents").is_dir(),
+        "full": "full" in info.get("checkpoints", {}),
+        "without_vid": "without_vid" in info.get("checkpoints", {}),
+        "eval": (out / "eval" / "results.json").is_file(),
+        "ship": False,
+    }[stage]
+
+
+def run_stage(cfg: RecipeConfig, stage: str) -> None:
+    """Run one stage in this process (threads: ``cfg.threads``) and record its wall time."""
+    torch.set_num_threads(max(1, int(cfg.threads)))
+    start = time.time()
+    fn = {"data": stage_data, "vae": stage_vae, "mdm": stage_mdm, "latents": stage_latents,
+          "full": lambda c: stage_svimo(c, "full"), "without_vid": lambda c: stage_svimo(c, "without_vid"),
+          "eval": stage_eval, "ship": stage_ship}[stage]
+    fn(cfg)
+    _stage_time(cfg.out, stage, time.time() - start)
+
+
+def _spawn(config: Path, output: Path, stage: str) -> tuple[subprocess.Popen, Path]:
+    log = output / f"{stage}.log"
+    output.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "hoi_ros.svimo.experiments.recipe", "--config", str(config),
+                                 "--output", str(output), "--only", stage], stdout=f, stderr=subprocess.STDOUT,
+                                env=env)
+    return proc, log
+
+
+def run_pair(cfg: RecipeConfig, config: Path, here: str, there: str) -> None:
+    """``here`` in this process and ``there`` in a child process at the same time (one core each)."""
+    todo = [s for s in (here, there) if not _done(cfg, s)]
+    if not cfg.parallel or len(todo) < 2:
+        for s in todo:
+            print(f"[recipe] stage {s}", flush=True)
+            run_stage(cfg, s)
+        return
+    print(f"[recipe] stages {here} (here) and {there} (child process, log {cfg.out / (there + '.log')})", flush=True)
+    proc, log = _spawn(config, cfg.out, there)
+    try:
+        run_stage(cfg, here)
+        code = proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+    if code != 0:
+        raise RuntimeError(f"stage {there} failed (exit {code}); its log: {log}\n{log.read_text()[-3000:]}")
+
+
+def run_recipe(config: str | Path, output: str | None = None, ship: bool = True,
+               only: str | None = None) -> dict[str, Any]:
+    """The whole recipe (or one stage with ``only``); returns ``recipe.json``'s contents."""
+    cfg = RecipeConfig.from_yaml(config, output)
+    config = Path(config).resolve()
+    if only:
+        run_stage(cfg, only)
+        return _read_info(cfg.out)
+    start = time.time()
+    _update_info(cfg.out, config=str(config), recipe=_plain(cfg))
+    for stage in ("data",):
+        if not _done(cfg, stage):
+            print("[recipe] stage data", flush=True)
+            run_stage(cfg, stage)
+    run_pair(cfg, config, "vae", "mdm")
+    if not _done(cfg, "latents"):
+        print("[recipe] stage latents", flush=True)
+        run_stage(cfg, "latents")
+    run_pair(cfg, config, "full", "without_vid")
+    if not _done(cfg, "eval"):
+        print("[recipe] stage eval", flush=True)
+        run_stage(cfg, "eval")
+    _update_info(cfg.out, total_seconds=round(time.time() - start, 1))
+    if ship:
+        print("[recipe] stage ship", flush=True)
+        run_stage(cfg, "ship")
+    return _read_info(cfg.out)
+
+
+def _plain(cfg: RecipeConfig) -> dict[str, Any]:
+    return {k: getattr(cfg, k) for k in cfg.__dataclass_fields__ if k != "base_dir"}
+
+
+# ---------------------------------------------------------------------- shipping
+def stage_ship(cfg: RecipeConfig) -> None:
+    """Copy the weights into the shipped folder; write the demo image, contact sheets, loss curve
+    and the model card (``ship:`` section)."""
+    from hoi_ros.svimo.experiments.card import write_card, write_contact_sheets, write_demo_reference, write_loss_curve
+
+    info = _read_info(cfg.out)
+    s = cfg.ship
+    models_dir = cfg.path(s.get("models_dir", "../../models/svimo_tiny"))
+    tmp = models_dir.with_name(models_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "vae").mkdir(parents=True)
+    vae_src = Path(info["vae"])
+    for name in ("config.json", "diffusion_pytorch_model.safetensors"):
+        shutil.copyfile(vae_src / name, tmp / "vae" / name)
+    shutil.copyfile(info["checkpoints"]["full"], tmp / "svimo.safetensors")
+    write_demo_reference(cfg, info, tmp)
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(models_dir)
+    os.replace(tmp, models_dir)
+    images = cfg.path(s.get("images", "../../docs/images"))
+    sheets = write_contact_sheets(cfg, info, images)
+    curve = write_loss_curve(cfg, info, images / s.get("loss_curve", "svimo_tiny_loss.png"))
+    write_card(cfg, info, cfg.path(s.get("model_card", "../../docs/model_card_tiny.md")), sheets, curve)
+
+
+def same_weights(a: str | Path, b: str | Path, b_folder: tuple[str, str] | None = None) -> bool:
+    """Whether two safetensors files hold the same tensors (bit for bit) and the same metadata.
+    Not a byte comparison: safetensors writes its metadata map in no fixed order. ``b_folder =
+    (theirs, ours)``: ``b``'s metadata names its own run folder (the VAE path in ``model_config``), read
+    as ``a``'s."""
+    from safetensors import safe_open
+
+    def meta(f: Any, rename: tuple[str, str] | None) -> dict[str, str]:
+        m = f.metadata() or {}
+        return {k: v.replace(*rename) for k, v in m.items()} if rename else m
+
+    with safe_open(str(a), framework="pt") as fa, safe_open(str(b), framework="pt") as fb:
+        if meta(fa, None) != meta(fb, b_folder) or set(fa.keys()) != set(fb.keys()):
+            return False
+        return all(torch.equal(fa.get_tensor(k), fb.get_tensor(k)) for k in fa.keys())
+
+
+def compare_runs(run: Path, other: Path) -> str:
+    """Markdown: the evaluation means of two recipe runs side by side, and whether their weights are
+    identical (the reproducibility statement of the model card)."""
+
+    a, b = _read_info(run), _read_info(other)
+    ra = json.loads((run / "eval" / "results.json").read_text())
+    rb = json.loads((other / "eval" / "results.json").read_text())
+    common = [k for k in a.get("checkpoints", {}) if k in b.get("checkpoints", {})]
+    files = {k: (a["checkpoints"][k], b["checkpoints"][k]) for k in common}
+    files["vae"] = (str(Path(a["vae"]) / "diffusion_pytorch_model.safetensors"),
+                    str(Path(b["vae"]) / "diffusion_pytorch_model.safetensors"))
+    folders = (str(other.resolve()), str(run.resolve()))
+    same = {k: same_weights(x, y, folders) for k, (x, y) in files.items()}
+    lines = [f"Re-run: the same command with `--output {os.path.relpath(other)} --no-ship` (same machine), "
+             f"compared with the shipped run `{os.path.relpath(run)}`. Weights identical (every tensor bit for bit): "
+             + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in same.items()) + ".", "",
+             "| model | MPJPE (cm) shipped / re-run | Chamfer (cm) shipped / re-run | PSNR (dB) shipped / re-run |",
+             "| --- | --- | --- | --- |"]
+    for name, m in ra["models"].items():
+        o = rb["models"].get(name)
+        if o is None:
+            continue
+
+        def pair(key: str, scale: float, m: dict[str, Any] = m, o: dict[str, Any] = o) -> str:
+            if key not in m["mean"]:
+                return "—"
+            return f"{m['mean'][key] * scale:.3f} / {o['mean'][key] * scale:.3f}"
+
+        lines.append(f"| {name} | {pair('mpjpe', 100)} | {pair('chamfer', 100)} | {pair('psnr', 1)} |")
+    timings = b.get("total_seconds")
+    if timings:
+        lines += ["", f"The re-run took {timings / 60:.1f} min (data → eval)."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Train, evaluate and ship the embedded SViMo (issue 8).")
+    ap.add_argument("--config", required=True, help="recipe YAML (config/recipes/svimo_embedded_default.yaml)")
+    ap.add_argument("--output", help="override output_dir")
+    ap.add_argument("--no-ship", action="store_true", help="train and evaluate only (models/ and docs/ untouched)")
+    ap.add_argument("--only", choices=STAGES, help="run this stage only")
+    ap.add_argument("--compare-with", type=Path, help="a re-run's output folder: its evaluation and weights "
+                    "are compared with this run's and the comparison goes into the model card")
+    a = ap.parse_args(argv)
+    if a.compare_with:
+        cfg = RecipeConfig.from_yaml(a.config, a.output)
+        _update_info(cfg.out, reproduction=compare_runs(cfg.out, a.compare_with.resolve()))
+    info = run_recipe(a.config, a.output, ship=not a.no_ship, only=a.only)
+    if not a.only:
+        print(json.dumps({k: info.get(k) for k in ("timings", "total_seconds", "checkpoints")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

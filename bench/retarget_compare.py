@@ -24,6 +24,18 @@ Fairness:
   ours = one ``SequenceRetargeter.retarget`` call (model compiled beforehand, as the node does).
   Both run in this one process, alternating, ``--repeats`` times; the median is reported.
 
+Modes (``--mode``):
+
+- ``batch`` (default): whole sequences as above, plus short clips of the real trajectory
+  (``clips``: 30 and 61 frames) and the real trajectory at 15 fps (every second frame) and 60 fps
+  (midpoints inserted) with ``--sequences fps``.
+- ``stream``: frame-by-frame teleoperation. Ours: :class:`StreamingRetargeter` with
+  ``config/retarget/streaming.yaml`` (and the same without the collision term), one ``step`` per
+  frame, the scale calibrated beforehand on the sequence (the same scale dex gets); dex-retargeting
+  as in ``batch``. Per-frame latency: wall and thread-CPU time of each call, p50 / p95 / max.
+- ``fixed-cost``: our whole-sequence time on real-hand prefixes of 1-240 frames (median of
+  ``--repeats``), and the least-squares line ``a + b T``: ``a`` is the fixed cost per call.
+
 Metrics per sequence: mean (and 95th percentile) fingertip error in mm (robot tip vs scaled human
 tip, palm frame); jitter = mean |second difference| of the actuated joints times fps^2 (rad/s^2);
 limit frames = frames where some joint (coupled ones included) is outside its URDF limits by more
@@ -137,6 +149,17 @@ def sequences(kinds: list[str], sim_episodes: int) -> tuple[list[tuple[str, np.n
 
         syn = reach_grasp_lift(num_frames=90, fps=30.0)
         seqs.append((f"synthetic reach-grasp-lift ({syn.num_frames} frames, 30 fps)", syn.hand_joints[:, :21], 30.0))
+    if "clips" in kinds:
+        real = np.load(REAL_HAND)["keypoints"]
+        for start, length in ((0, 30), (300, 61)):
+            seqs.append((f"real hand clip {start}-{start + length} ({length} frames, 30 fps)",
+                         real[start: start + length], 30.0))
+    if "fps" in kinds:
+        real = np.load(REAL_HAND)["keypoints"].astype(np.float64)
+        half = real[::2]
+        seqs.append((f"real hand at 15 fps ({len(half)} frames)", half, 15.0))
+        double = np.concatenate([real[:-1, None], (0.5 * (real[:-1] + real[1:]))[:, None]], axis=1).reshape(-1, 21, 3)
+        seqs.append((f"real hand at 60 fps ({len(double)} frames, midpoints)", double, 60.0))
     notes: list[str] = []
     if "sim" in kinds and sim_episodes:
         first = len(seqs)
@@ -158,12 +181,138 @@ def sequences(kinds: list[str], sim_episodes: int) -> tuple[list[tuple[str, np.n
     return seqs, notes
 
 
+def _machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+
+
+def fixed_cost(args: argparse.Namespace) -> int:
+    """Our whole-sequence time against the sequence length; the intercept is the fixed cost per call."""
+    real = np.load(REAL_HAND)["keypoints"]
+    lengths = [1, 2, 4, 8, 16, 30, 61, 120, 240]
+    print(f"# machine: {_machine()}", flush=True)
+    rows = []
+    for robot in args.robots:
+        rt = SequenceRetargeter(robot, RetargetConfig.from_yaml(args.config))
+        rt.retarget(real[:8], 30.0)  # warm (first-call imports)
+        for t in lengths:
+            walls, cpus = [], []
+            for _ in range(args.repeats):
+                tic, tic_cpu = time.perf_counter(), time.process_time()
+                rt.retarget(real[:t], 30.0)
+                walls.append(time.perf_counter() - tic)
+                cpus.append(time.process_time() - tic_cpu)
+            rows.append({"robot": robot, "frames": t, "time_s": statistics.median(walls),
+                         "cpu_s": statistics.median(cpus)})
+            print(json.dumps(rows[-1]), flush=True)
+    print("\n| robot | frames | time ms (CPU ms) |\n| --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['robot']} | {r['frames']} | {r['time_s'] * 1e3:.1f} ({r['cpu_s'] * 1e3:.1f}) |")
+    for robot in args.robots:
+        mine = [r for r in rows if r["robot"] == robot]
+        for key in ("time_s", "cpu_s"):
+            b, a = np.polyfit([r["frames"] for r in mine], [r[key] for r in mine], 1)
+            print(f"# {robot} {key}: fixed cost a = {a * 1e3:.2f} ms per call, b = {b * 1e3:.3f} ms per frame")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": _machine(), "results": rows}, indent=1))
+    return 0
+
+
+def stream(args: argparse.Namespace) -> int:
+    """Frame-by-frame: our StreamingRetargeter against dex-retargeting's per-frame calls, same frames."""
+    from hoi_ros.retarget import StreamingRetargeter
+
+    configs = {"hoi_ros stream": RetargetConfig.from_yaml(REPO / "config" / "retarget" / "streaming.yaml")}
+    free = RetargetConfig.from_yaml(REPO / "config" / "retarget" / "streaming.yaml")
+    free.collision_weight = 0.0
+    configs["hoi_ros stream no_collision"] = free
+    dex_methods = [("vector", 1.0), ("dexpilot", 1.0), ("position", 1.0), ("vector", 0.2)]
+    seqs, notes = sequences(args.sequences, args.sim_episodes)
+    print(f"# machine: {_machine()}; python {platform.python_version()}", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="hoi_retarget_bench_"))
+    results = []
+    for seq_name, kp, fps in seqs:
+        local, _ = to_palm_frame(validate_keypoints(kp))
+        for robot in args.robots:
+            desc = get_robot(robot)
+            urdf = tmp / f"{robot}.urdf"
+            urdf.write_text(desc.to_urdf())
+            ref = SequenceRetargeter(desc, RetargetConfig.from_yaml(args.config))
+            scale, _ = ref.calibrate_scale(local)
+            act = ref.kin.joint_names
+            for _ in range(args.repeats):
+                for name, cfg in configs.items():
+                    rt = StreamingRetargeter(desc, cfg)
+                    rt.calibrate(kp)
+                    walls, cpus, q = [], [], []
+                    for frame in kp:
+                        tic, tic_cpu = time.perf_counter(), time.thread_time()
+                        q.append(rt.step(frame).qpos)
+                        cpus.append(time.thread_time() - tic_cpu)
+                        walls.append(time.perf_counter() - tic)
+                    results.append(_stream_row(seq_name, robot, name, walls, cpus, ref, np.array(q), local, scale, fps))
+                for method, alpha in dex_methods:
+                    dex = dex_retargeter(urdf, desc, method, scale, alpha, act)
+                    q, walls, cpus = run_dex_frames(dex, local, scale, act)
+                    results.append(_stream_row(seq_name, robot, f"dex {method} a={alpha:g}", walls, cpus, ref, q,
+                                               local, scale, fps))
+    # Median over repeats of each per-frame statistic.
+    merged: dict[tuple[str, str, str], list[dict]] = {}
+    for r in results:
+        merged.setdefault((r["sequence"], r["robot"], r["method"]), []).append(r)
+    rows = []
+    for runs in merged.values():
+        row = dict(runs[0])
+        for key in ("p50_ms", "p95_ms", "max_ms", "cpu_p50_ms", "cpu_p95_ms", "mean_ms"):
+            row[key] = statistics.median(r[key] for r in runs)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print(f"\n# machine: {_machine()}")
+    print("| sequence | robot | method | per-frame ms: p50 / p95 / max (CPU p50 / p95) | tip err mm (p95) "
+          "| jitter rad/s² | limit frames | collision frames |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['sequence']} | {r['robot']} | {r['method']} | {r['p50_ms']:.2f} / {r['p95_ms']:.2f} / "
+              f"{r['max_ms']:.1f} ({r['cpu_p50_ms']:.2f} / {r['cpu_p95_ms']:.2f}) | {r['tip_err_mm']:.2f} "
+              f"({r['tip_err_p95_mm']:.1f}) | {r['jitter_rad_s2']:.2f} | {r['limit_frames']} | {r['collision_frames']} |")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": _machine(), "notes": notes, "results": rows}, indent=1))
+    return 0
+
+
+def _stream_row(seq_name: str, robot: str, method: str, walls: list[float], cpus: list[float],
+                ref: SequenceRetargeter, q: np.ndarray, local: np.ndarray, scale: float, fps: float) -> dict:
+    w, c = np.array(walls) * 1e3, np.array(cpus) * 1e3
+    return {"sequence": seq_name, "robot": robot, "method": method, "mean_ms": float(w.mean()),
+            "p50_ms": float(np.median(w)), "p95_ms": float(np.percentile(w, 95)), "max_ms": float(w.max()),
+            "cpu_p50_ms": float(np.median(c)), "cpu_p95_ms": float(np.percentile(c, 95)),
+            **metrics(ref, q, local, scale, fps)}
+
+
+def run_dex_frames(retargeting, local: np.ndarray, scale: float,
+                   act_names: list[str]) -> tuple[np.ndarray, list[float], list[float]]:
+    """Like :func:`run_dex`, with the wall and thread-CPU time of every call."""
+    opt = retargeting.optimizer
+    indices = opt.target_link_human_indices
+    position = opt.retargeting_type == "POSITION"
+    out, walls, cpus = [], [], []
+    for frame in local:
+        ref = (frame[indices] * scale if position else frame[indices[1, :]] - frame[indices[0, :]]).astype(np.float32)
+        tic, tic_cpu = time.perf_counter(), time.thread_time()
+        qpos = retargeting.retarget(ref)
+        cpus.append(time.thread_time() - tic_cpu)
+        walls.append(time.perf_counter() - tic)
+        out.append(qpos)
+    names = retargeting.joint_names
+    return np.asarray(out, dtype=np.float64)[:, [names.index(n) for n in act_names]], walls, cpus
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--robots", nargs="+", default=["allegro", "inspire"])
     ap.add_argument("--repeats", type=int, default=3)
-    kinds = ["real", "synthetic", "sim"]
-    ap.add_argument("--sequences", nargs="+", default=kinds, choices=kinds)
+    kinds = ["real", "synthetic", "sim", "clips", "fps"]
+    ap.add_argument("--sequences", nargs="+", default=["real", "synthetic", "sim", "clips"], choices=kinds)
+    ap.add_argument("--mode", default="batch", choices=["batch", "stream", "fixed-cost"])
     ap.add_argument("--sim-episodes", type=int, default=2)
     ap.add_argument("--config", type=Path, default=REPO / "config" / "retarget" / "default.yaml",
                     help="our retargeting parameters (section 'retarget')")
@@ -176,12 +325,16 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("dex-retargeting is not installed: pip install -c requirements/lock.txt -r requirements/bench.txt")
         return 2
+    if args.mode == "fixed-cost":
+        return fixed_cost(args)
+    if args.mode == "stream":
+        return stream(args)
     ours = {"hoi_ros": RetargetConfig.from_yaml(args.config)}
     for name in args.presets:
         ours[f"hoi_ros {name}"] = RetargetConfig.from_yaml(REPO / "config" / "retarget" / f"{name}.yaml")
     dex_methods = [("vector", 0.2), ("vector", 1.0), ("dexpilot", 0.2), ("dexpilot", 1.0), ("position", 1.0)]
     seqs, notes = sequences(args.sequences, args.sim_episodes)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+    machine = _machine()
     print(f"# machine: {machine}; python {platform.python_version()}", flush=True)
     for note in notes:
         print(f"# {note}", flush=True)

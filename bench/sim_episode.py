@@ -11,7 +11,7 @@ Five episodes (grasp_lift, push, rotate, place, tool_use) at 10 fps. For each im
   - ``all``: RGB + the id pass that yields depth and segmentation (``SimRenderer.render``) + the
     hand-keypoint map (``render_motion_video`` of the whole episode, per frame);
   - ``3 passes``: ``mujoco.Renderer`` rendering RGB, depth and segmentation separately, the
-    baseline the issue quotes.
+    the straightforward baseline.
 * ``episode``: ``run_episode`` end to end (physics + all channels + 3D ground truth), frames/s.
 """
 

@@ -2,6 +2,7 @@
 rendered motion video, metrics, config loading, sim episodes on disk, the generator seam and the
 request queue. Importing it loads neither torch nor rclpy nor MuJoCo (``test/core/test_imports.py``)."""
 
+from hoi_ros.core.articulation import Articulation, Joint
 from hoi_ros.core.camera import Camera, look_at
 from hoi_ros.core.generation import (
     STAGES,
@@ -23,6 +24,7 @@ __all__ = [
     "HAND_JOINT_NAMES",
     "JOINTS_PER_HAND",
     "STAGES",
+    "Articulation",
     "Camera",
     "GenerationCancelled",
     "GenerationRequest",
@@ -30,6 +32,7 @@ __all__ = [
     "GeneratorLimits",
     "HOIGenerator",
     "HOISequence",
+    "Joint",
     "RequestError",
     "chamfer_distance",
     "joint_names",

@@ -158,6 +158,12 @@ class Articulation:
         self._check_poses()
         self._check_point_parts()
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling (and ``copy``): numpy does not keep the read-only flag, so set it again."""
+        self.__dict__.update(state)
+        for name in ("joint_states", "part_poses", "point_parts"):
+            getattr(self, name).setflags(write=False)
+
     # ----------------------------------------------------------------- validation
     def _check_joints(self) -> None:
         joints = tuple(self.joints) if isinstance(self.joints, list | tuple) else None
@@ -323,13 +329,15 @@ class Articulation:
         """``[T]``: the joint's angle (radians, revolute) or slide (metres, prismatic) per frame."""
         return self.joint_states[:, self.joint_index(joint)]
 
-    def axis_world(self, joint: str | int, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(origin, axis)`` of a joint in world coordinates at frame ``t`` (it moves with the parent)."""
+    def axis_world(self, joint: str | int, t: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(origin, axis)`` of a joint in world coordinates at frame ``t``: ``[3]`` each, or
+        ``[T, 3]`` each for every frame when ``t`` is None. The axis moves with the parent part."""
         j = self.joints[self.joint_index(joint)]
-        if not -self.num_frames <= t < self.num_frames:
+        if t is not None and not -self.num_frames <= t < self.num_frames:
             raise ValueError(f"t: frame {t} out of range for {self.num_frames} frames")
-        pose = self.part_poses[t, j.parent]
-        return pose[:3, :3] @ np.asarray(j.origin) + pose[:3, 3], pose[:3, :3] @ np.asarray(j.axis)
+        pose = self.part_poses[:, j.parent] if t is None else self.part_poses[t, j.parent]
+        rot, shift = pose[..., :3, :3], pose[..., :3, 3]
+        return rot @ np.asarray(j.origin) + shift, rot @ np.asarray(j.axis)
 
     def to_dict(self) -> dict[str, Any]:
         """The non-array fields, JSON-ready (the arrays are saved beside them)."""

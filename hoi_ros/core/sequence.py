@@ -85,6 +85,7 @@ def _check_sides(sides: Any, num_hands: int, name: str) -> tuple[str, ...]:
 
 
 def _check_names(names: Any) -> tuple[str, ...]:
+    """``names`` as a tuple of distinct non-empty strings (at most one per uint8 label)."""
     if not isinstance(names, list | tuple) or not names:
         raise ValueError(f"object_names: expected a non-empty list of names, got {names!r}")
     if len(names) > MAX_OBJECTS:
@@ -98,6 +99,7 @@ def _check_names(names: Any) -> tuple[str, ...]:
 
 
 def _check_labels(labels: Any, k: int, names: tuple[str, ...], default_names: bool) -> np.ndarray:
+    """``labels`` as ``[K] uint8``, each an index into ``names``."""
     arr = np.asarray(labels)
     if arr.shape != (k,):
         raise ValueError(f"object_point_labels: expected shape ({k},), got {arr.shape}")
@@ -190,9 +192,7 @@ class HOISequence:
 
     def _init_hand_sides(self) -> None:
         n = num_hands_for(self.hand_joints.shape[1])
-        sides = self.__dict__.get("_hand_sides")
-        if isinstance(sides, _DefaultSides):
-            sides = None
+        sides = self.__dict__.get("_hand_sides")  # None when unset (see _hand_sides_set)
         if "hand_sides" in self.metadata:
             legacy = self.metadata["hand_sides"]
             warnings.warn("HOISequence: metadata['hand_sides'] is deprecated; pass hand_sides=... instead",

@@ -73,12 +73,15 @@ def array_image(values: np.ndarray, encoding: str, frame_id: str, stamp: Any = N
 
 
 def episode_config(node: Node) -> EpisodeConfig:
-    """The rendering parameters of ``config/ros/sim.yaml``."""
+    """The rendering parameters of ``config/ros/sim.yaml``; unset ones take :class:`EpisodeConfig`'s
+    defaults (the one source of episode defaults)."""
+    d = EpisodeConfig()
     p = node.declare_parameter
     return EpisodeConfig(
-        width=int(p("width", 320).value), height=int(p("height", 240).value), fps=float(p("fps", 10.0).value),
-        camera=str(p("camera", "third_person").value), fov_y_deg=float(p("fov_y_deg", 45.0).value),
-        num_object_points=int(p("num_object_points", 298).value),
+        width=int(p("width", d.width).value), height=int(p("height", d.height).value),
+        fps=float(p("fps", d.fps).value), camera=str(p("camera", d.camera).value),
+        fov_y_deg=float(p("fov_y_deg", d.fov_y_deg).value),
+        num_object_points=int(p("num_object_points", d.num_object_points).value),
     )
 
 

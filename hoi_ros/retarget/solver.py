@@ -166,6 +166,12 @@ class SequenceRetargeter:
             return mirror_keypoints(human), True, warnings
         return human, False, warnings
 
+    def palm_keypoints(self, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(palm-frame keypoints ``[T, 21, 3]``, wrist poses ``[T, 4, 4]``) of ``[T, 21 or 42, 3]`` input, as
+        :meth:`retarget` sees them (``config.hand``, handedness checked or mirrored)."""
+        human, _, _ = self.prepare_side(validate_keypoints(keypoints, self.config.hand))
+        return to_palm_frame(human, self.human_side)
+
     # ------------------------------------------------------------------ calibration
     def _chain(self) -> tuple[np.ndarray, float]:
         """Human indices of the scale chain and its robot length at the rest pose."""

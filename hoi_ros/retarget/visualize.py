@@ -22,7 +22,7 @@ import numpy as np
 
 from hoi_ros.core.hand import BONES, FINGER_COLORS, JOINT_FINGER
 from hoi_ros.retarget.config import RetargetConfig
-from hoi_ros.retarget.human import hand_of, to_palm_frame, validate_keypoints
+from hoi_ros.retarget.human import hand_of
 from hoi_ros.retarget.solver import RetargetResult, SequenceRetargeter
 
 _GREY = np.array([0.85, 0.85, 0.85, 1.0])
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     config = RetargetConfig.from_yaml(args.config)
     rt = SequenceRetargeter(args.robot or config.robot, config)
     result = rt.retarget(keypoints, fps=fps)
-    local, _ = to_palm_frame(validate_keypoints(keypoints, config.hand))
+    local, _ = rt.palm_keypoints(keypoints)
     if args.stride < 1:
         raise ValueError(f"stride: must be a positive integer, got {args.stride}")
     if args.stride > 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hoi_ros.core.camera import Camera, look_at
+from hoi_ros.core.geometry import matrix_to_quat
 
 # Named viewpoints (eye, target) in the world frame: table top at z = 0, the hand starts at -y.
 CAMERA_PRESETS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
@@ -51,13 +52,5 @@ def mujoco_camera_pose(camera: Camera) -> tuple[np.ndarray, np.ndarray, float]:
     rot = camera.extrinsics[:3, :3]
     pos = -rot.T @ camera.extrinsics[:3, 3]
     mat = rot.T @ np.diag([1.0, -1.0, -1.0])
-    quat = _mat_to_quat(mat)
+    quat = matrix_to_quat(mat)
     return pos, quat, camera.fov_y_deg
-
-
-def _mat_to_quat(mat: np.ndarray) -> np.ndarray:
-    import mujoco
-
-    quat = np.zeros(4)
-    mujoco.mju_mat2Quat(quat, np.ascontiguousarray(mat, dtype=np.float64).ravel())
-    return quat

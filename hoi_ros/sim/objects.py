@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from hoi_ros.core.geometry import quat_to_matrix
+
 COLORS: dict[str, tuple[float, float, float]] = {
     "red": (0.85, 0.12, 0.10),
     "green": (0.15, 0.65, 0.20),
@@ -189,16 +191,6 @@ def parse_object(text: str) -> ObjectSpec:
 
 
 # --------------------------------------------------------------------------- geometry helpers
-def quat_to_mat(q: np.ndarray | tuple[float, ...]) -> np.ndarray:
-    """Rotation matrix of a unit quaternion (w, x, y, z)."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
 def geom_volume(g: GeomSpec) -> float:
     s = g.size
     if g.type == "box":
@@ -272,7 +264,7 @@ def sample_surface_points(obj: ObjectSpec, k: int, rng: np.random.Generator) -> 
     out = []
     for g, c in zip(obj.geoms, counts):
         if c:
-            out.append(_sample_geom(g, int(c), rng) @ quat_to_mat(g.quat).T + np.asarray(g.pos))
+            out.append(_sample_geom(g, int(c), rng) @ quat_to_matrix(g.quat).T + np.asarray(g.pos))
     return np.concatenate(out, axis=0) if out else np.zeros((0, 3))
 
 

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hoi_ros.core.geometry import quat_to_matrix
 from hoi_ros.sim.hand import NUM_FINGER_JOINTS, open_hand_pose
-from hoi_ros.sim.objects import ROLE_TARGET, ObjectSpec, parse_object, quat_to_mat, sample_surface_points
+from hoi_ros.sim.objects import ROLE_TARGET, ObjectSpec, parse_object, sample_surface_points
 from hoi_ros.sim.tasks import TASKS, WORKSPACE_HIGH, WORKSPACE_LOW, HandPose, TaskRequest, yaw_quat
 
 Pose = tuple[Sequence[float], Sequence[float]]  # position (x, y, z), quaternion (w, x, y, z)
@@ -48,7 +49,7 @@ def _object(text: str, field: str) -> ObjectSpec:
 
 
 def _check_on_table(obj: ObjectSpec, pos: np.ndarray, quat: np.ndarray, field: str) -> None:
-    pts = sample_surface_points(obj, 2000, np.random.default_rng(0)) @ quat_to_mat(quat).T + pos
+    pts = sample_surface_points(obj, 2000, np.random.default_rng(0)) @ quat_to_matrix(quat).T + pos
     low = float(pts[:, 2].min())
     if low < -MAX_TABLE_PENETRATION:
         raise ValueError(

@@ -18,6 +18,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from hoi_ros.core.geometry import quat_to_matrix, slerp
 from hoi_ros.sim.hand import FINGER_JOINTS, NUM_FINGER_JOINTS, finger_limits, open_hand_pose
 from hoi_ros.sim.objects import (
     GRASP_POINTS,
@@ -25,7 +26,6 @@ from hoi_ros.sim.objects import (
     ROLE_TOOL,
     TOOL_TIPS,
     ObjectSpec,
-    quat_to_mat,
     sample_surface_points,
 )
 from hoi_ros.sim.scene import PhysicsConfig, SimScene
@@ -110,18 +110,6 @@ def yaw_quat(yaw: float) -> np.ndarray:
 def quat_yaw(q: np.ndarray) -> float:
     w, x, y, z = q
     return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
-
-
-def _slerp(q0: np.ndarray, q1: np.ndarray, s: float) -> np.ndarray:
-    """Spherical interpolation of unit quaternions (w, x, y, z)."""
-    q1 = q1 if float(np.dot(q0, q1)) >= 0 else -q1
-    d = min(1.0, float(np.dot(q0, q1)))
-    theta = np.arccos(d)
-    if theta < 1e-6:
-        out = (1 - s) * q0 + s * q1
-    else:
-        out = (np.sin((1 - s) * theta) * q0 + np.sin(s * theta) * q1) / np.sin(theta)
-    return out / np.linalg.norm(out)
 
 
 def closed_hand_pose(strength: float = 1.0) -> np.ndarray:
@@ -238,7 +226,7 @@ def _object_top(obj: ObjectSpec, pos: np.ndarray, quat: np.ndarray | None = None
     """World height of the object's highest surface point at pose (pos, quat); with ``near``,
     only points within ``radius`` (horizontally) of that world point count."""
     pts = sample_surface_points(obj, 4000, np.random.default_rng(0))
-    rot = quat_to_mat(np.array([1.0, 0, 0, 0]) if quat is None else quat)
+    rot = quat_to_matrix(np.array([1.0, 0, 0, 0]) if quat is None else quat)
     world = pts @ rot.T + np.asarray(pos, dtype=np.float64)
     if near is not None:
         close = np.linalg.norm(world[:, :2] - np.asarray(near, dtype=np.float64)[:2], axis=1) < radius
@@ -250,7 +238,7 @@ def _object_top(obj: ObjectSpec, pos: np.ndarray, quat: np.ndarray | None = None
 def _grasp_frame(obj: ObjectSpec, pos: np.ndarray, quat: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Wrist position and orientation that put the palm's grasp centre above the object, and its top."""
     yaw = quat_yaw(quat)
-    center = pos + quat_to_mat(quat) @ np.asarray(GRASP_POINTS.get(obj.name, (0.0, 0.0, 0.0)))
+    center = pos + quat_to_matrix(quat) @ np.asarray(GRASP_POINTS.get(obj.name, (0.0, 0.0, 0.0)))
     top = _object_top(obj, pos, quat, near=center)
     hand_q = yaw_quat(yaw)
     rot = np.zeros(9)
@@ -330,7 +318,7 @@ def plan(req: TaskRequest, start: HandPose) -> list[Keyframe]:
             kf.append(Keyframe(0.4, drop + 0.08 * up, hq, open_f, "retreat"))
         else:
             # Carry the tool so its working tip is above the target's near side, touch, sweep.
-            tip = opos + quat_to_mat(oquat) @ np.asarray(TOOL_TIPS.get(obj.name, (0.0, 0.0, 0.0)))
+            tip = opos + quat_to_matrix(oquat) @ np.asarray(TOOL_TIPS.get(obj.name, (0.0, 0.0, 0.0)))
             shift = tpos - tip + np.array([0.0, -0.03, 0.0])
             over = lift + np.array([shift[0], shift[1], 0.0])
             kf.append(Keyframe(1.0, over, hq, closed, "carry"))
@@ -355,7 +343,7 @@ def default_start(req: TaskRequest) -> HandPose:
     if req.task == "goto":
         return HandPose(pos + np.array([0.0, -0.18, 0.16]), yaw_quat(quat_yaw(quat)), open_hand_pose())
     wrist, hq, _top = _grasp_frame(req.objects[0], pos, quat)
-    back = quat_to_mat(hq) @ np.array([0.0, -0.12, 0.0])
+    back = quat_to_matrix(hq) @ np.array([0.0, -0.12, 0.0])
     return HandPose(wrist + back + np.array([0.0, 0.0, 0.10]), hq, open_hand_pose())
 
 
@@ -408,7 +396,7 @@ def simulate(req: TaskRequest, fps: float = 10.0, scene: SimScene | None = None,
             s = i / n
             s = s * s * (3 - 2 * s)  # smoothstep: gentle starts and stops
             pos = prev_pos + s * (goal - prev_pos) if stopped is None else stopped
-            scene.set_wrist_target(pos, _slerp(prev_quat, key.quat, s))
+            scene.set_wrist_target(pos, slerp(prev_quat, key.quat, s))
             scene.set_fingers(prev_fingers + s * (key.fingers - prev_fingers))
             mujoco.mj_step(m, d)
             step += 1

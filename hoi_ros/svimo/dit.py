@@ -23,11 +23,13 @@ reads the output as x₀ directly.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.embeddings import (
     CogVideoXPatchEmbed,
     TimestepEmbedding,
@@ -35,9 +37,12 @@ from diffusers.models.embeddings import (
     get_3d_rotary_pos_embed,
 )
 from diffusers.models.normalization import AdaLayerNorm
+from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+from hoi_ros.diffusion.components import accepts_config_dataclass
 
 PREDICTION_TYPES = ("v_prediction", "sample")
 MOTION_MODULATION = ("all", "even")
@@ -295,17 +300,58 @@ def x0_from_output(
     return (a * sample.float() - s * output.float()).to(output.dtype)
 
 
-class SViMoTransformer(nn.Module):
+class SViMoTransformer(ModelMixin, ConfigMixin):
     """G_θ of §3.3: ``(ẑ₀ⱽ, ẑ₀ᴹ) = G_θ(zₜⱽ ⊕ z_I, zₜᴹ ⊕ z̃₀ᴹ, P, t)`` (Alg. 1 line 8, Alg. 2 line 6).
 
     Parameter names mirror ``CogVideoXTransformer3DModel``; the motion stream adds
     ``motion_patch_embed``, ``transformer_blocks.*.motion_norm{1,2}``, ``motion_norm_out`` and
     ``motion_proj_out``.
+
+    A diffusers component (``ModelMixin`` + ``ConfigMixin``): ``save_pretrained(folder)`` writes
+    ``config.json`` (the :class:`DiTConfig` fields) and ``diffusion_pytorch_model.safetensors``;
+    ``from_pretrained(folder)`` reads them. Build it from a config (``SViMoTransformer(cfg)``) or
+    from the same fields as keyword arguments (defaults: :class:`DiTConfig`'s). ``self.config`` is
+    diffusers' frozen record of those fields (``dit.config.prediction_type``); ``self.cfg`` is the
+    validated :class:`DiTConfig` (with ``inner_dim``, ``has_motion_modulation``, ...).
     """
 
-    def __init__(self, cfg: DiTConfig) -> None:
+    @accepts_config_dataclass(DiTConfig)
+    @register_to_config
+    def __init__(
+        self,
+        num_layers: int = DiTConfig.num_layers,
+        num_attention_heads: int = DiTConfig.num_attention_heads,
+        attention_head_dim: int = DiTConfig.attention_head_dim,
+        latent_channels: int = DiTConfig.latent_channels,
+        text_embed_dim: int = DiTConfig.text_embed_dim,
+        max_text_seq_length: int = DiTConfig.max_text_seq_length,
+        time_embed_dim: int = DiTConfig.time_embed_dim,
+        patch_size: int = DiTConfig.patch_size,
+        temporal_compression_ratio: int = DiTConfig.temporal_compression_ratio,
+        sample_frames: int = DiTConfig.sample_frames,
+        sample_height: int = DiTConfig.sample_height,
+        sample_width: int = DiTConfig.sample_width,
+        use_rotary_positional_embeddings: bool = DiTConfig.use_rotary_positional_embeddings,
+        use_learned_positional_embeddings: bool = DiTConfig.use_learned_positional_embeddings,
+        spatial_interpolation_scale: float = DiTConfig.spatial_interpolation_scale,
+        temporal_interpolation_scale: float = DiTConfig.temporal_interpolation_scale,
+        flip_sin_to_cos: bool = DiTConfig.flip_sin_to_cos,
+        freq_shift: int = DiTConfig.freq_shift,
+        activation_fn: str = DiTConfig.activation_fn,
+        timestep_activation_fn: str = DiTConfig.timestep_activation_fn,
+        attention_bias: bool = DiTConfig.attention_bias,
+        norm_eps: float = DiTConfig.norm_eps,
+        dropout: float = DiTConfig.dropout,
+        motion_modulation: str = DiTConfig.motion_modulation,
+        prediction_type: str = DiTConfig.prediction_type,
+        image_latent_layout: str = DiTConfig.image_latent_layout,
+        gradient_checkpointing: bool = DiTConfig.gradient_checkpointing,
+    ) -> None:
         super().__init__()
-        self.config = cfg
+        # register_to_config has recorded every argument (defaults filled in); validate them once.
+        cfg = DiTConfig(**{f.name: self.config[f.name] for f in dataclasses.fields(DiTConfig)})
+        self.register_to_config(**dataclasses.asdict(cfg))
+        self.cfg = cfg
         dim, c, p = cfg.inner_dim, cfg.latent_channels, cfg.patch_size
         # Text projection, video patchify (2C -> d) and the pretrained positional table.
         self.patch_embed = CogVideoXPatchEmbed(
@@ -355,7 +401,7 @@ class SViMoTransformer(nn.Module):
         With learned positions (CogVideoX-5B-I2V) the pretrained table, defined on the base grid, is
         resampled trilinearly when the latent grid differs (the paper's 52×78 vs. the base 60×90).
         """
-        cfg, pe = self.config, self.patch_embed
+        cfg, pe = self.cfg, self.patch_embed
         p = cfg.patch_size
         gh, gw = height // p, width // p
         if cfg.use_learned_positional_embeddings:
@@ -377,7 +423,7 @@ class SViMoTransformer(nn.Module):
         self, frames: int, height: int, width: int, device: torch.device
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """CogVideoX's 3D RoPE (cos, sin) for the video tokens, repeated for the aligned motion tokens."""
-        cfg = self.config
+        cfg = self.cfg
         if not cfg.use_rotary_positional_embeddings:
             return None
         p = cfg.patch_size
@@ -412,7 +458,7 @@ class SViMoTransformer(nn.Module):
 
         The outputs are v (``prediction_type: v_prediction``) or x₀; use :meth:`predict_x0`.
         """
-        cfg = self.config
+        cfg = self.cfg
         c, p = cfg.latent_channels, cfg.patch_size
         shapes = {
             "video_latents": video_latents,
@@ -468,7 +514,7 @@ class SViMoTransformer(nn.Module):
         return self._unpatchify(out_v, b, f, h, w), self._unpatchify(out_m, b, f, h, w)
 
     def _unpatchify(self, x: torch.Tensor, b: int, f: int, h: int, w: int) -> torch.Tensor:
-        p = self.config.patch_size
+        p = self.cfg.patch_size
         x = x.reshape(b, f, h // p, w // p, -1, p, p)
         return x.permute(0, 1, 4, 2, 5, 3, 6).flatten(5, 6).flatten(3, 4)
 
@@ -485,7 +531,7 @@ class SViMoTransformer(nn.Module):
         """(ẑ₀ⱽ, ẑ₀ᴹ) of Eq. 2/5, through the v output when the model is v-prediction."""
         out_v, out_m = self(video_latents, image_latents, motion_latents, guidance_latents, text_embeds, timestep)
         t = torch.as_tensor(timestep, device=video_latents.device).expand(video_latents.size(0))
-        pt = self.config.prediction_type
+        pt = self.cfg.prediction_type
         return (
             x0_from_output(out_v, video_latents, t, alphas_cumprod, pt),
             x0_from_output(out_m, motion_latents, t, alphas_cumprod, pt),

@@ -6,7 +6,8 @@ image (VAE, z_I = E(I), Alg. 2 line 1), run the joint reverse diffusion with the
 the video latents (line 12) and return video, hand joints and object points in metres, with the
 configured camera.
 
-Weights: a SViMo checkpoint (safetensors, :func:`hoi_ros.svimo.weights.save_checkpoint`), else the
+Weights: a SViMo model folder (diffusers-style, :func:`hoi_ros.svimo.weights.save_svimo`; the
+single-file checkpoint of earlier releases still loads, with a DeprecationWarning), else the
 CogVideoX-I2V initialisation of ``pretrained`` (G_θ's video prior only; motion stream and VID
 untrained), else seeded random weights. ``metadata["weights_trained"]`` says which: an untrained
 model's output is noise-like and is labelled so.
@@ -26,7 +27,6 @@ import torch
 
 from hoi_ros.core.generation import GenerationCancelled, GenerationRequest, GeneratorLimits, ProgressCallback
 from hoi_ros.core.sequence import HOISequence
-from hoi_ros.diffusion.checkpointing import load_checkpoint
 from hoi_ros.diffusion.dtypes import torch_dtype
 from hoi_ros.diffusion.image import prepare_image
 from hoi_ros.diffusion.offload import OnDevice
@@ -36,7 +36,7 @@ from hoi_ros.svimo.config import SViMoConfig
 from hoi_ros.svimo.dit import SViMoTransformer
 from hoi_ros.svimo.sampling import SViMoSampler
 from hoi_ros.svimo.vid import VID
-from hoi_ros.svimo.weights import init_from_cogvideox
+from hoi_ros.svimo.weights import init_from_cogvideox, load_svimo
 
 
 class SViMoGenerator:
@@ -55,24 +55,24 @@ class SViMoGenerator:
         self.device = torch.device(device)
         self.dtype = torch_dtype(cfg.dtype)
         self.offload = bool(model_cpu_offload) and self.device.type != "cpu"
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            self.dit = SViMoTransformer(cfg.dit)
-            self.vid = VID(cfg.vid)
         self.weight_report: str | None = None
         checkpoint = checkpoint or cfg.checkpoint
-        if checkpoint:
-            meta = load_checkpoint(checkpoint, {"dit": self.dit, "vid": self.vid})
+        if checkpoint:  # a model folder (model_index.json), or a deprecated single-file checkpoint
+            self.dit, self.vid, meta = load_svimo(checkpoint, cfg.dit, cfg.vid)
             self.weights_trained = meta.get("trained", "true").lower() != "false"
             self.weights = f"SViMo checkpoint {Path(checkpoint).name}"
-        elif cfg.pretrained:
-            report = init_from_cogvideox(self.dit, cfg.pretrained)
-            self.weight_report = report.summary()
-            self.weights_trained = False
-            self.weights = "CogVideoX-I2V initialisation (motion stream and VID untrained)"
         else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed)
+                self.dit = SViMoTransformer(cfg.dit)
+                self.vid = VID(cfg.vid)
             self.weights_trained = False
-            self.weights = f"random initialisation (seed {cfg.seed}), untrained"
+            if cfg.pretrained:
+                report = init_from_cogvideox(self.dit, cfg.pretrained)
+                self.weight_report = report.summary()
+                self.weights = "CogVideoX-I2V initialisation (motion stream and VID untrained)"
+            else:
+                self.weights = f"random initialisation (seed {cfg.seed}), untrained"
         self.dit.to(self.dtype).eval().requires_grad_(False)
         self.vid.eval().requires_grad_(False)  # VID stays float32 (small; its own normalisation)
         route_conv3d_to_onednn(self.vid)  # batch-1 requests: its 3-D convs off torch's im2col kernel

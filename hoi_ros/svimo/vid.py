@@ -24,16 +24,20 @@ normalisation, this is the closest standard choice (MDM-style data normalisation
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from hoi_ros.core.config import dataclass_from_dict
+from hoi_ros.diffusion.components import accepts_config_dataclass
 
 
 @dataclass
@@ -195,11 +199,41 @@ class _DenoiserLayer(nn.Module):
         return x + self.drop(self.ff(self.norm3(x)))
 
 
-class VID(nn.Module):
-    """M_φ of Eq. 6: x₀ prediction of (h, o) from (h_t, o_t), (z_tⱽ, z_tᴹ) and t."""
+class VID(ModelMixin, ConfigMixin):
+    """M_φ of Eq. 6: x₀ prediction of (h, o) from (h_t, o_t), (z_tⱽ, z_tᴹ) and t.
 
-    def __init__(self, cfg: VIDConfig) -> None:
+    A diffusers component (``ModelMixin`` + ``ConfigMixin``): ``save_pretrained`` /
+    ``from_pretrained`` with ``config.json`` holding the :class:`VIDConfig` fields. Build it from a
+    config (``VID(cfg)``) or from the same fields as keyword arguments (``None``: the
+    :class:`VIDConfig` default). ``self.cfg`` is the validated :class:`VIDConfig`.
+    """
+
+    @accepts_config_dataclass(VIDConfig)
+    @register_to_config
+    def __init__(
+        self,
+        num_joints: int = VIDConfig.num_joints,
+        num_object_points: int = VIDConfig.num_object_points,
+        num_frames: int = VIDConfig.num_frames,
+        latent_channels: int = VIDConfig.latent_channels,
+        conv_channels: list[int] | None = None,
+        token_grid: list[int] | None = None,
+        d_model: int = VIDConfig.d_model,
+        num_layers: int = VIDConfig.num_layers,
+        num_heads: int = VIDConfig.num_heads,
+        ff_mult: int = VIDConfig.ff_mult,
+        dropout: float = VIDConfig.dropout,
+        time_embed_dim: int = VIDConfig.time_embed_dim,
+        coord_scale: float = VIDConfig.coord_scale,
+        coord_offset: list[float] | None = None,
+        gradient_checkpointing: bool = VIDConfig.gradient_checkpointing,
+    ) -> None:
         super().__init__()
+        # register_to_config has recorded every argument; validate them once (None -> the default)
+        # and record the normalised values (lists of int / float), which is what config.json holds.
+        given = {f.name: self.config[f.name] for f in dataclasses.fields(VIDConfig)}
+        cfg = VIDConfig(**{k: v for k, v in given.items() if v is not None})
+        self.register_to_config(**asdict(cfg))
         self.cfg = cfg
         d = cfg.d_model
         self.encoder = VisualEncoder(cfg)
@@ -213,17 +247,18 @@ class VID(nn.Module):
         self.norm_out = nn.LayerNorm(d)
         self.hand_out = nn.Linear(d, cfg.num_joints * 3)
         self.obj_out = nn.Linear(d, cfg.num_object_points * 3)
-        self.register_buffer("coord_offset", torch.tensor(cfg.coord_offset, dtype=torch.float32), persistent=False)
+        # Not named coord_offset: diffusers resolves a config key before a buffer of the same name.
+        self.register_buffer("offset", torch.tensor(cfg.coord_offset, dtype=torch.float32), persistent=False)
         self.gradient_checkpointing = cfg.gradient_checkpointing
 
     # ------------------------------------------------------------------ normalisation
     def to_diffusion(self, points: torch.Tensor) -> torch.Tensor:
         """Metres → diffusion space, ``(p − offset) / scale`` (any ``[..., 3]``)."""
-        return (points - self.coord_offset.to(points)) / self.cfg.coord_scale
+        return (points - self.offset.to(points)) / self.cfg.coord_scale
 
     def from_diffusion(self, x: torch.Tensor) -> torch.Tensor:
         """Diffusion space → metres (inverse of :meth:`to_diffusion`)."""
-        return x * self.cfg.coord_scale + self.coord_offset.to(x)
+        return x * self.cfg.coord_scale + self.offset.to(x)
 
     # ------------------------------------------------------------------ forward
     def _check(self, hand_t: torch.Tensor, obj_t: torch.Tensor, vl: torch.Tensor, ml: torch.Tensor) -> None:

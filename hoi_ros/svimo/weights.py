@@ -21,13 +21,28 @@ Right after loading, G_θ therefore computes exactly CogVideoX on the token sequ
 (with its source) or newly initialised, plus the checkpoint tensors left unused.
 
 Only safetensors files are read (never pickles), only from a local folder.
+
+Trained SViMo weights are a diffusers-style folder (:func:`save_svimo` / :func:`load_svimo`)::
+
+    model_index.json                   components + the checkpoint metadata (trained, steps, variant, ...)
+    transformer/config.json            G_θ (:class:`~hoi_ros.svimo.dit.SViMoTransformer`)
+    transformer/diffusion_pytorch_model.safetensors
+    vid/config.json                    M_φ (:class:`~hoi_ros.svimo.vid.VID`)
+    vid/diffusion_pytorch_model.safetensors
+    vae/...                            the VAE folder, when it ships with the weights
+
+:func:`load_svimo` still reads the single-file checkpoint of earlier releases (``dit.*`` +
+``vid.*`` in one safetensors file, :func:`hoi_ros.diffusion.checkpointing.save_checkpoint`) with a
+``DeprecationWarning``; :func:`convert_checkpoint` turns one into a folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +50,18 @@ from typing import Any
 import torch
 from safetensors import safe_open
 
-from hoi_ros.svimo.dit import SViMoTransformer
+from hoi_ros.diffusion.checkpointing import load_checkpoint
+from hoi_ros.diffusion.components import (
+    WEIGHTS_INDEX_NAME,
+    WEIGHTS_NAME,
+    checkpoint_metadata,
+    is_component_folder,
+    load_component,
+    save_components,
+)
+from hoi_ros.svimo.dit import DiTConfig, SViMoTransformer
+from hoi_ros.svimo.vid import VID, VIDConfig
 
-WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
-WEIGHTS_INDEX_NAME = "diffusion_pytorch_model.safetensors.index.json"
 
 # (config.json key, DiTConfig attribute or a callable of it) that must agree.
 _CONFIG_CHECKS: tuple[tuple[str, str], ...] = (
@@ -142,7 +165,7 @@ def check_pretrained_config(dit: SViMoTransformer, folder: Path) -> dict[str, An
     if not cfg_path.is_file():
         raise ValueError(f"pretrained: {cfg_path} is missing")
     pre = json.loads(cfg_path.read_text())
-    cfg = dit.config
+    cfg = dit.cfg
     for key, attr in _CONFIG_CHECKS:
         if key in pre and pre[key] != getattr(cfg, attr):
             raise ValueError(f"dit.{attr}: {getattr(cfg, attr)!r} differs from the checkpoint's {key}={pre[key]!r}")
@@ -173,7 +196,7 @@ def init_from_cogvideox(dit: SViMoTransformer, path: str | os.PathLike) -> Weigh
     check_pretrained_config(dit, folder)
     files = _weight_files(folder)
     report = WeightReport(source=str(folder))
-    dim = dit.config.inner_dim
+    dim = dit.cfg.inner_dim
     state = dit.state_dict(keep_vars=True)
     if any(t.is_meta for t in state.values()):
         raise ValueError("dit: materialise the model before loading weights (it is on the meta device)")
@@ -212,3 +235,82 @@ def init_from_cogvideox(dit: SViMoTransformer, path: str | os.PathLike) -> Weigh
                 report.copied[name] = src_name if rows is None else f"{src_name}[{rows.start}:{rows.stop}]"
     report.unused = sorted(set(files) - used)
     return report
+
+
+# ---------------------------------------------------------------------- trained SViMo weights
+MODEL_CLASS = "SViMoGenerator"  # model_index.json's _class_name: what the folder is read by
+TRANSFORMER_FOLDER = "transformer"
+VID_FOLDER = "vid"
+VAE_FOLDER = "vae"
+# Config fields that may differ between the saved weights and the YAML (runtime switches).
+_RUNTIME_FIELDS = ("gradient_checkpointing",)
+
+
+def save_svimo(
+    folder: str | os.PathLike,
+    dit: SViMoTransformer,
+    vid: VID,
+    metadata: dict[str, Any] | None = None,
+    vae: str | os.PathLike | None = None,
+) -> Path:
+    """Write G_θ and M_φ as a diffusers-style folder (module docstring); ``metadata`` (str -> str,
+    e.g. ``{"trained": "true", "steps": "6000"}``) goes into ``model_index.json``; ``vae``: a
+    diffusers VAE folder copied in as the ``vae`` component."""
+    copies = {VAE_FOLDER: vae} if vae is not None else None
+    return save_components(folder, MODEL_CLASS, {TRANSFORMER_FOLDER: dit, VID_FOLDER: vid}, metadata, copies)
+
+
+def _config_differences(name: str, saved: Any, wanted: Any) -> list[str]:
+    a, b = dataclasses.asdict(saved), dataclasses.asdict(wanted)
+    return [f"{name}.{k}: {a[k]!r} in the checkpoint, {b[k]!r} in the config"
+            for k in a if k not in _RUNTIME_FIELDS and a[k] != b[k]]
+
+
+def load_svimo(
+    path: str | os.PathLike, dit_cfg: DiTConfig, vid_cfg: VIDConfig
+) -> tuple[SViMoTransformer, VID, dict[str, str]]:
+    """G_θ, M_φ and the checkpoint metadata from trained weights.
+
+    ``path``: a folder written by :func:`save_svimo` (``from_pretrained`` of each component; their
+    ``config.json`` must agree with ``dit_cfg`` / ``vid_cfg``, else ValueError naming the fields),
+    or, deprecated, a single-file checkpoint (``dit.*`` + ``vid.*``), loaded into models built from
+    ``dit_cfg`` / ``vid_cfg``. The global torch RNG is left as it was.
+    """
+    source = Path(path).expanduser()
+    if is_component_folder(source):
+        dit = load_component(source, TRANSFORMER_FOLDER, SViMoTransformer)
+        vid = load_component(source, VID_FOLDER, VID)
+        problems = _config_differences("dit", dit.cfg, dit_cfg) + _config_differences("vid", vid.cfg, vid_cfg)
+        if problems:
+            raise ValueError(f"checkpoint: {source} does not match the config: " + "; ".join(problems))
+        return dit, vid, checkpoint_metadata(source)
+    if source.is_file() and source.suffix == ".safetensors":
+        warnings.warn(
+            f"checkpoint: {source} is a single-file SViMo checkpoint (dit.* + vid.*); this format is read "
+            "for one more release only. Convert it with hoi_ros.svimo.weights.convert_checkpoint to a "
+            "diffusers-style folder (model_index.json + transformer/ + vid/).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        with torch.random.fork_rng(devices=[]):
+            dit, vid = SViMoTransformer(dit_cfg), VID(vid_cfg)
+        meta = load_checkpoint(source, {"dit": dit, "vid": vid})
+        return dit, vid, meta
+    raise ValueError(
+        f"checkpoint: {source} is neither a SViMo model folder (with model_index.json) nor a .safetensors file"
+    )
+
+
+def convert_checkpoint(
+    file: str | os.PathLike,
+    folder: str | os.PathLike,
+    dit_cfg: DiTConfig,
+    vid_cfg: VIDConfig,
+    vae: str | os.PathLike | None = None,
+) -> Path:
+    """A single-file checkpoint (``dit.*`` + ``vid.*``, e.g. a training run's ``model.safetensors``)
+    as a :func:`save_svimo` folder: the same tensors, bit for bit, and the same header metadata."""
+    with torch.random.fork_rng(devices=[]):
+        dit, vid = SViMoTransformer(dit_cfg), VID(vid_cfg)
+    meta = load_checkpoint(file, {"dit": dit, "vid": vid})
+    return save_svimo(folder, dit, vid, meta, vae=vae)

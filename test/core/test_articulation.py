@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -78,6 +80,10 @@ def test_joint_state_and_world_axis() -> None:
     np.testing.assert_allclose(axis, [0.0, 1.0, 0.0], atol=1e-12)
     with pytest.raises(ValueError, match=r"^joint: 'cabinet' has no joint 'lid'"):
         art.joint_state("lid")
+    origins, axes = art.axis_world("hinge")  # every frame
+    assert origins.shape == axes.shape == (4, 3)
+    np.testing.assert_array_equal(origins[2], art.axis_world("hinge", 2)[0])
+    np.testing.assert_allclose(art.axis_world("slide")[1], np.tile([0.0, 1.0, 0.0], (4, 1)), atol=1e-12)
     with pytest.raises(ValueError, match=r"^t:"):
         art.axis_world("hinge", 4)
     assert art.part_index("drawer") == 2 and art.joint_names == ("hinge", "slide")
@@ -111,6 +117,9 @@ def test_arrays_are_copied_and_read_only() -> None:
     with pytest.raises(AttributeError):
         art.parts = ("a", "b")  # type: ignore[misc]
     assert art.point_parts.dtype == np.int16
+    for back in (pickle.loads(pickle.dumps(art)), copy.deepcopy(art)):
+        np.testing.assert_array_equal(back.point_parts, art.point_parts)
+        assert not back.part_poses.flags.writeable and back.joints == art.joints
 
 
 def test_dict_round_trip_through_json_is_exact() -> None:

@@ -1,4 +1,4 @@
-"""Issue #3 acceptance: a real rclpy node serves /hoi/generate (service and action) over DDS; with
+"""A real rclpy node serves /hoi/generate (service and action) over DDS; with
 no model configured every call fails with "no generator configured"."""
 
 from __future__ import annotations

@@ -136,12 +136,12 @@ def test_service_other_robot_and_errors(served) -> None:
     assert not resp.success and "hand_joints:" in resp.message
     # A left hand alone is refused by name; with both hands the right one is used wherever it is.
     left = _sequence(10)
-    left.metadata["hand_sides"] = ["left"]
+    left.hand_sides = ("left",)
     resp = client.call(sequence_to_motion_msg(left, "table"))
     assert not resp.success and "the motion has no right hand (its hands: ['left'])" in resp.message
     both = _sequence(10)
     both.hand_joints = np.concatenate([both.hand_joints + 1.0, both.hand_joints], axis=1)
-    both.metadata["hand_sides"] = ["left", "right"]
+    both.hand_sides = ("left", "right")
     resp = client.call(sequence_to_motion_msg(both, "table"))
     right_only = client.call(sequence_to_motion_msg(_sequence(10), "table"))
     assert resp.success and right_only.success

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from hoi_ros.core.episodes import Episode, load_episode, load_manifest
+from hoi_ros.core.geometry import quat_to_matrix
 from hoi_ros.core.sequence import HOISequence
 from hoi_ros.sim.dataset import DatasetConfig, main, write_dataset
 from hoi_ros.sim.episode import EpisodeConfig, run_episode
-from hoi_ros.sim.objects import make_object, quat_to_mat
+from hoi_ros.sim.objects import make_object
 from hoi_ros.sim.scene import LABEL_FIRST_OBJECT, LABEL_HAND
 from hoi_ros.sim.tasks import TaskRequest, yaw_quat
 
@@ -47,7 +47,7 @@ def test_episode_holds_sequence_conditions_and_ground_truth() -> None:
     assert seq.object_point_labels.tolist() == [0] * 149 + [1] * 149
     for i, points in enumerate((seq.object_points[:, :149], seq.object_points[:, 149:])):
         pose = ep.object_poses[:, i]
-        local = [(p - x[:3]) @ quat_to_mat(x[3:]) for p, x in zip(points, pose)]  # into the body frame
+        local = [(p - x[:3]) @ quat_to_matrix(x[3:]) for p, x in zip(points, pose)]  # into the body frame
         np.testing.assert_allclose(local, np.broadcast_to(local[0], (t, 149, 3)), atol=1e-5)
     assert np.ptp(ep.object_poses[:, 0, 2]) > 0.05  # ... while the tool moved
     # Every channel sees the hand and the tool.

@@ -1,5 +1,5 @@
-"""The object library: at least eight objects of the kinds the issue names, physical (mass,
-friction, resting stably on the table), named by colour in prompts, with K surface points."""
+"""The object library: at least eight table-top objects, physical (mass, friction, resting stably on
+the table), named by colour in prompts, with K surface points."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import mujoco
 import numpy as np
 import pytest
 
+from hoi_ros.core.geometry import quat_to_matrix
 from hoi_ros.sim.objects import (
     LIBRARY,
     OBJECT_NAMES,
@@ -15,7 +16,6 @@ from hoi_ros.sim.objects import (
     GeomSpec,
     make_object,
     parse_object,
-    quat_to_mat,
     sample_surface_points,
 )
 from hoi_ros.sim.scene import SimScene, object_point_sets
@@ -80,7 +80,7 @@ def test_bad_object_requests_name_the_field(call, field: str) -> None:
 
 def _sdf(g: GeomSpec, p: np.ndarray) -> np.ndarray:
     """Signed distance of points ``p`` [N, 3] (body frame) to one primitive."""
-    q = (p - np.asarray(g.pos)) @ quat_to_mat(g.quat)  # into the geom frame
+    q = (p - np.asarray(g.pos)) @ quat_to_matrix(g.quat)  # into the geom frame
     s = g.size
     if g.type == "sphere":
         return np.linalg.norm(q, axis=1) - s[0]

@@ -1,4 +1,4 @@
-"""The shipped embedded default (issue 8): ``models/svimo_tiny`` loads through the generator's own
+"""The shipped embedded default: ``models/svimo_tiny`` loads through the generator's own
 config path, generates video + 3D motion of the configured shapes, is deterministic per seed, and
 is what the node and the demo use by default."""
 
@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from safetensors import safe_open
 
 from hoi_ros.core.generation import GenerationRequest
+from hoi_ros.diffusion.components import checkpoint_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_YAML = ROOT / "config" / "models" / "svimo" / "embedded_default.yaml"
@@ -34,15 +36,40 @@ def demo_request(seed: int, steps: int = 4) -> GenerationRequest:
                              guidance_scale=1.0)
 
 
-def test_shipped_files_are_safetensors_and_small() -> None:
+def test_shipped_files_are_a_diffusers_folder_of_safetensors_and_small() -> None:
     files = sorted(p.relative_to(SHIPPED).as_posix() for p in SHIPPED.rglob("*") if p.is_file())
-    assert files == ["demo.json", "demo_reference.png", "svimo.safetensors", "vae/config.json",
-                     "vae/diffusion_pytorch_model.safetensors"]
+    assert files == ["demo.json", "demo_reference.png", "model_index.json",
+                     "transformer/config.json", "transformer/diffusion_pytorch_model.safetensors",
+                     "vae/config.json", "vae/diffusion_pytorch_model.safetensors",
+                     "vid/config.json", "vid/diffusion_pytorch_model.safetensors"]
     assert sum((SHIPPED / f).stat().st_size for f in files) <= 30 * 2**20
-    with safe_open(str(SHIPPED / "svimo.safetensors"), framework="pt") as f:
-        meta = f.metadata()
-        assert meta["trained"] == "true" and meta["variant"] == "SViMo w/ VID"
-        assert {k.split(".")[0] for k in f.keys()} == {"dit", "vid"}
+    index = json.loads((SHIPPED / "model_index.json").read_text())
+    assert index["transformer"] == ["hoi_ros.svimo.dit", "SViMoTransformer"]
+    assert index["vid"] == ["hoi_ros.svimo.vid", "VID"]
+    assert index["vae"] == ["diffusers", "AutoencoderKLCogVideoX"]
+    meta = checkpoint_metadata(SHIPPED)
+    assert meta["trained"] == "true" and meta["variant"] == "SViMo w/ VID" and meta["steps"] == "6000"
+    for sub in ("transformer", "vid"):
+        with safe_open(str(SHIPPED / sub / "diffusion_pytorch_model.safetensors"), framework="pt") as f:
+            assert f.keys() and all(f.get_slice(k).get_dtype() == "F32" for k in f.keys())
+
+
+def test_shipped_components_match_the_yaml_and_load_with_from_pretrained() -> None:
+    """Each component's config.json is the YAML's section, and ``from_pretrained`` gives exactly the
+    tensors of the file (nothing re-initialised)."""
+    from hoi_ros.svimo.config import SViMoConfig
+    from hoi_ros.svimo.dit import SViMoTransformer
+    from hoi_ros.svimo.vid import VID
+
+    cfg = SViMoConfig.from_yaml(MODEL_YAML)
+    for sub, cls, want in (("transformer", SViMoTransformer, cfg.dit), ("vid", VID, cfg.vid)):
+        model = cls.from_pretrained(SHIPPED / sub, use_safetensors=True)
+        assert model.cfg == want, sub
+        state = model.state_dict()
+        with safe_open(str(SHIPPED / sub / "diffusion_pytorch_model.safetensors"), framework="pt") as f:
+            assert set(f.keys()) == set(state)
+            for k in f.keys():
+                assert torch.equal(f.get_tensor(k), state[k]), k
 
 
 def test_node_and_demo_default_to_the_shipped_model() -> None:
@@ -51,7 +78,7 @@ def test_node_and_demo_default_to_the_shipped_model() -> None:
     params = yaml.safe_load((ROOT / "config" / "ros" / "generator.yaml").read_text())["hoi_generator"]["ros__parameters"]
     assert (ROOT / params["generator_config"]).resolve() == MODEL_YAML
     cfg = SViMoConfig.from_yaml(MODEL_YAML)  # relative paths resolve against the YAML's folder
-    assert Path(cfg.checkpoint) == (SHIPPED / "svimo.safetensors").resolve()
+    assert Path(cfg.checkpoint) == SHIPPED.resolve()
     assert Path(cfg.vae.path) == (SHIPPED / "vae").resolve()
     demo = json.loads((SHIPPED / "demo.json").read_text())
     assert "held-out" in demo["source"] and demo["prompt"]

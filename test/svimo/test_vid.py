@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
+from hoi_ros.diffusion.components import public_config
 from hoi_ros.svimo.vid import VID, VIDConfig
 
 TINY = dict(num_joints=21, num_object_points=8, num_frames=5, latent_channels=4, conv_channels=[8, 16],
@@ -71,3 +76,39 @@ def test_vid_normalisation_round_trip_and_errors() -> None:
         VIDConfig(**{**TINY, "token_grid": [2]})
     with pytest.raises(ValueError, match="unknown"):
         VIDConfig.from_dict({"bogus": 1})
+
+
+def test_vid_save_pretrained_from_pretrained_round_trip(tmp_path: Path) -> None:
+    """A diffusers component: the same config (the VIDConfig fields, normalisation included), the
+    same tensors and the same predictions after save_pretrained / from_pretrained."""
+    torch.manual_seed(0)
+    cfg = VIDConfig(**TINY, coord_scale=0.2, coord_offset=[0.1, 0.0, 0.5])
+    vid = VID(cfg).eval()
+    vid.save_pretrained(tmp_path, safe_serialization=True)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert {k: v for k, v in saved.items() if not k.startswith("_")} == dataclasses.asdict(cfg)
+    loaded = VID.from_pretrained(tmp_path, use_safetensors=True)
+    assert loaded.cfg == cfg and public_config(loaded) == public_config(vid)
+    want, got = vid.state_dict(), loaded.state_dict()
+    assert list(got) == list(want) and all(torch.equal(got[k], want[k]) for k in want)
+    assert torch.equal(loaded.offset, vid.offset)  # the non-persistent normalisation buffer, rebuilt
+    h, o, zv, zm, t = _inputs(seed=3)
+    with torch.no_grad():
+        for a, b in zip(vid(h, o, zv, zm, t), loaded(h, o, zv, zm, t)):
+            assert torch.equal(a, b)
+
+
+def test_vid_built_from_the_dataclass_or_keywords() -> None:
+    """``VID(cfg)`` and the same fields as keywords agree; omitted list fields take VIDConfig's defaults."""
+    cfg = VIDConfig(**TINY)
+    a, b = VID(cfg), VID(**dataclasses.asdict(cfg))
+    assert a.cfg == b.cfg == cfg and public_config(a) == public_config(b) == dataclasses.asdict(cfg)
+    assert list(a.state_dict()) == list(b.state_dict())
+    with torch.device("meta"):
+        default = VID()
+    assert default.cfg == VIDConfig() and default.config.conv_channels == VIDConfig().conv_channels
+    assert public_config(default) == dataclasses.asdict(VIDConfig())
+    with pytest.raises(ValueError, match="num_object_points"):
+        VID(**{**TINY, "num_object_points": 7})
+    with pytest.raises(TypeError, match="unknown"):
+        VID(bogus=1)

@@ -1,4 +1,4 @@
-"""What the recipe ships besides the weights (issue 8): the demo's reference image, contact sheets of
+"""What the recipe ships besides the weights: the demo's reference image, contact sheets of
 generated videos and motions, the loss-curve picture and the model card — all from measured data
 (``recipe.json``, the loss logs and the evaluation results of the run).
 """
@@ -69,7 +69,7 @@ def write_contact_sheets(cfg: Any, info: dict[str, Any], images: Path) -> list[t
     items, _ = _test_items(cfg, info)
     models_dir = cfg.path(cfg.ship.get("models_dir", "../../models/svimo_tiny"))
     model_cfg = SViMoConfig.from_yaml(cfg.path(cfg.model))
-    model_cfg = dataclasses.replace(model_cfg, checkpoint=str(models_dir / "svimo.safetensors"),
+    model_cfg = dataclasses.replace(model_cfg, checkpoint=str(models_dir),
                                     vae=dataclasses.replace(model_cfg.vae, path=str(models_dir / "vae")))
     gen = SViMoGenerator(model_cfg)
     seed = int(cfg.ship.get("sheet_seed", 0))

@@ -1,4 +1,4 @@
-"""The embedded default's training recipe (issue 8): sim data → VAE → VID warm-up → joint SViMo + VID,
+"""The embedded default's training recipe: sim data → VAE → VID warm-up → joint SViMo + VID,
 the baselines, the held-out evaluation, and the shipped checkpoint with its model card.
 
     python -m hoi_ros.svimo.experiments.recipe --config config/recipes/svimo_embedded_default.yaml            # everything (~1 h, 2 cores)
@@ -21,9 +21,10 @@ itself resumes from its last checkpoint):
    ω₂ = 0.05, §4.2); and Table 3's "w/o VID" ablation, the same recipe with the loop switches off.
 5. ``eval`` — :mod:`hoi_ros.svimo.experiments.evaluate` on the test episodes: shipped SViMo, w/o VID, MDM-like and
    the static ground-truth first frame, side by side.
-6. ``ship`` — ``models/…`` (the VAE folder and ``svimo.safetensors``, safetensors only), the demo's
-   reference image (a held-out episode's first frame), contact sheets of four tasks, the loss-curve
-   PNG and the model card.
+6. ``ship`` — ``models/…``: the trained model as a diffusers-style folder (``model_index.json`` +
+   ``transformer/``, ``vid/``, ``vae/``, safetensors only; :func:`hoi_ros.svimo.weights.save_svimo`), the
+   demo's reference image (a held-out episode's first frame); contact sheets of four tasks, the
+   loss-curve PNG and the model card.
 
 Determinism: every stage seeds its own generators, and every training process runs on ``threads``
 torch threads (1 by default), so the same config on the same machine gives the same weights.
@@ -399,20 +400,20 @@ def _plain(cfg: RecipeConfig) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- shipping
 def stage_ship(cfg: RecipeConfig) -> None:
-    """Copy the weights into the shipped folder; write the demo image, contact sheets, loss curve
-    and the model card (``ship:`` section)."""
+    """Write the shipped folder (the ``full`` run's weights and the run's VAE as one diffusers-style
+    model folder, plus the demo image), then the contact sheets, loss curve and model card
+    (``ship:`` section)."""
+    from hoi_ros.svimo.config import SViMoConfig
     from hoi_ros.svimo.experiments.card import write_card, write_contact_sheets, write_demo_reference, write_loss_curve
+    from hoi_ros.svimo.weights import convert_checkpoint
 
     info = _read_info(cfg.out)
     s = cfg.ship
     models_dir = cfg.path(s.get("models_dir", "../../models/svimo_tiny"))
     tmp = models_dir.with_name(models_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "vae").mkdir(parents=True)
-    vae_src = Path(info["vae"])
-    for name in ("config.json", "diffusion_pytorch_model.safetensors"):
-        shutil.copyfile(vae_src / name, tmp / "vae" / name)
-    shutil.copyfile(info["checkpoints"]["full"], tmp / "svimo.safetensors")
+    model_cfg = SViMoConfig.from_dict(model_dict(cfg, "full"))
+    convert_checkpoint(info["checkpoints"]["full"], tmp, model_cfg.dit, model_cfg.vid, vae=info["vae"])
     write_demo_reference(cfg, info, tmp)
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(models_dir)
@@ -423,21 +424,52 @@ def stage_ship(cfg: RecipeConfig) -> None:
     write_card(cfg, info, cfg.path(s.get("model_card", "../../docs/model_card_tiny.md")), sheets, curve)
 
 
+def _weight_files(path: Path) -> dict[str, Path]:
+    """A checkpoint's files by name: a safetensors file is itself (``""``); a model folder (a
+    diffusers-style one with ``model_index.json``, or one component such as a VAE folder) is every
+    ``*.safetensors`` and ``config.json`` under it."""
+    if path.is_file():
+        return {"": path}
+    return {p.relative_to(path).as_posix(): p for p in sorted(path.rglob("*"))
+            if p.is_file() and (p.suffix == ".safetensors" or p.name == "config.json")}
+
+
 def same_weights(a: str | Path, b: str | Path, b_folder: tuple[str, str] | None = None) -> bool:
-    """Whether two safetensors files hold the same tensors (bit for bit) and the same metadata.
-    Not a byte comparison: safetensors writes its metadata map in no fixed order. ``b_folder =
-    (theirs, ours)``: ``b``'s metadata names its own run folder (the VAE path in ``model_config``), read
-    as ``a``'s."""
+    """Whether two checkpoints hold the same tensors (bit for bit) and the same metadata.
+
+    A checkpoint is a safetensors file (metadata: its header) or a model folder (every safetensors
+    file with its header and every ``config.json``, plus ``model_index.json``'s checkpoint
+    metadata; :func:`_weight_files`). Not a byte comparison: safetensors writes its metadata map in
+    no fixed order. ``b_folder = (theirs, ours)``: ``b``'s metadata names its own run folder (the VAE
+    path in ``model_config``), read as ``a``'s."""
     from safetensors import safe_open
 
-    def meta(f: Any, rename: tuple[str, str] | None) -> dict[str, str]:
-        m = f.metadata() or {}
+    from hoi_ros.diffusion.components import checkpoint_metadata, is_component_folder
+
+    def renamed(m: dict[str, str], rename: tuple[str, str] | None) -> dict[str, str]:
         return {k: v.replace(*rename) for k, v in m.items()} if rename else m
 
-    with safe_open(str(a), framework="pt") as fa, safe_open(str(b), framework="pt") as fb:
-        if meta(fa, None) != meta(fb, b_folder) or set(fa.keys()) != set(fb.keys()):
-            return False
-        return all(torch.equal(fa.get_tensor(k), fb.get_tensor(k)) for k in fa.keys())
+    a, b = Path(a), Path(b)
+    files_a, files_b = _weight_files(a), _weight_files(b)
+    if set(files_a) != set(files_b) or is_component_folder(a) != is_component_folder(b):
+        return False
+    if is_component_folder(a) and checkpoint_metadata(a) != renamed(checkpoint_metadata(b), b_folder):
+        return False
+    for name, fa_path in files_a.items():
+        if fa_path.suffix != ".safetensors":
+            ca, cb = (json.loads(p.read_text()) for p in (fa_path, files_b[name]))
+            if {k: v for k, v in ca.items() if k != "_name_or_path"} != {
+                    k: v for k, v in cb.items() if k != "_name_or_path"}:
+                return False
+            continue
+        with safe_open(str(fa_path), framework="pt") as fa, safe_open(str(files_b[name]), framework="pt") as fb:
+            if (fa.metadata() or {}) != renamed(fb.metadata() or {}, b_folder):
+                return False
+            if set(fa.keys()) != set(fb.keys()):
+                return False
+            if not all(torch.equal(fa.get_tensor(k), fb.get_tensor(k)) for k in fa.keys()):
+                return False
+    return True
 
 
 def compare_runs(run: Path, other: Path) -> str:
@@ -449,8 +481,7 @@ def compare_runs(run: Path, other: Path) -> str:
     rb = json.loads((other / "eval" / "results.json").read_text())
     common = [k for k in a.get("checkpoints", {}) if k in b.get("checkpoints", {})]
     files = {k: (a["checkpoints"][k], b["checkpoints"][k]) for k in common}
-    files["vae"] = (str(Path(a["vae"]) / "diffusion_pytorch_model.safetensors"),
-                    str(Path(b["vae"]) / "diffusion_pytorch_model.safetensors"))
+    files["vae"] = (a["vae"], b["vae"])  # diffusers folders: config.json + safetensors
     folders = (str(other.resolve()), str(run.resolve()))
     same = {k: same_weights(x, y, folders) for k, (x, y) in files.items()}
     lines = [f"Re-run: the same command with `--output {os.path.relpath(other)} --no-ship` (same machine), "
@@ -476,7 +507,7 @@ def compare_runs(run: Path, other: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Train, evaluate and ship the embedded SViMo (issue 8).")
+    ap = argparse.ArgumentParser(description="Train, evaluate and ship the embedded SViMo.")
     ap.add_argument("--config", required=True, help="recipe YAML (config/recipes/svimo_embedded_default.yaml)")
     ap.add_argument("--output", help="override output_dir")
     ap.add_argument("--no-ship", action="store_true", help="train and evaluate only (models/ and docs/ untouched)")

@@ -1,4 +1,4 @@
-"""The embedded default's recipe (issue 8) end to end on a minuscule config, so it cannot rot:
+"""The embedded default's recipe end to end on a minuscule config, so it cannot rot:
 sim data → VAE ‖ MDM → latent cache → SViMo (warm-up + joint) ‖ w/o VID → held-out evaluation →
 shipped folder, contact sheets, loss curve and model card. Plus determinism of the small trainers."""
 

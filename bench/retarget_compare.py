@@ -273,7 +273,8 @@ def stream(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"| {r['sequence']} | {r['robot']} | {r['method']} | {r['p50_ms']:.2f} / {r['p95_ms']:.2f} / "
               f"{r['max_ms']:.1f} ({r['cpu_p50_ms']:.2f} / {r['cpu_p95_ms']:.2f}) | {r['tip_err_mm']:.2f} "
-              f"({r['tip_err_p95_mm']:.1f}) | {r['jitter_rad_s2']:.2f} | {r['limit_frames']} | {r['collision_frames']} |")
+              f"({r['tip_err_p95_mm']:.1f}) | {r['jitter_rad_s2']:.2f} | {r['limit_frames']} "
+              f"| {r['collision_frames']} |")
     if args.json:
         args.json.write_text(json.dumps({"machine": _machine(), "notes": notes, "results": rows}, indent=1))
     return 0

@@ -32,11 +32,15 @@ def ros_available() -> bool:
 
 
 class NodeProcess:
-    """Run ``python -m module --ros-args --params-file <yaml>`` in a child process."""
+    """Run ``python -m module --ros-args --params-file <yaml>`` in a child process.
+
+    ``namespace`` (e.g. ``/robot1/hoi``) starts the node there instead of its default ``/hoi``.
+    """
 
     def __init__(self, module: str, node_name: str, params: dict[str, Any] | None = None,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None, namespace: str = "") -> None:
         self.module = module
+        self.namespace = namespace
         self.node_name = node_name
         self.params = params or {}
         self.extra_args = extra_args or []
@@ -46,13 +50,15 @@ class NodeProcess:
 
     def __enter__(self) -> NodeProcess:
         params_file = Path(self._tmp.name) / "params.yaml"
-        params_file.write_text(yaml.safe_dump({self.node_name: {"ros__parameters": self.params}}))
+        # "/**/<name>": the node's parameters in any namespace (the nodes default to /hoi).
+        params_file.write_text(yaml.safe_dump({f"/**/{self.node_name}": {"ros__parameters": self.params}}))
         env = dict(os.environ)
         env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
         env["PYTHONUNBUFFERED"] = "1"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module, "--ros-args", "-r", f"__node:={self.node_name}",
+             *(["-r", f"__ns:={self.namespace}"] if self.namespace else []),
              "--params-file", str(params_file), *self.extra_args],
             env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -60,6 +66,11 @@ class NodeProcess:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def wait_exit(self, timeout: float) -> int:
+        """The exit status of a node expected to end by itself (e.g. refusing to start)."""
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
 
     def assert_alive(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
@@ -121,6 +132,33 @@ class BackgroundClient:
                 self.executor.spin_once(timeout_sec=0.05)
         except Exception:  # the context was shut down under the spinning thread
             pass
+
+    def wait_call(self, client: Any, request: Any, timeout: float = 30.0) -> Any:
+        """Call a service client of this node and wait for the answer (or fail after ``timeout``)."""
+        assert client.wait_for_service(timeout_sec=timeout), f"no service {client.srv_name}"
+        future = client.call_async(request)
+        deadline = time.monotonic() + timeout
+        while not future.done():
+            assert time.monotonic() < deadline, f"no answer from {client.srv_name}"
+            time.sleep(0.01)
+        return future.result()
+
+    def set_parameter(self, node_fqn: str, name: str, value: Any) -> Any:
+        """``SetParameters`` on the node ``node_fqn`` (e.g. ``/hoi/hoi_viz``): the one ``SetParametersResult``."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        cli = self.node.create_client(SetParameters, f"{node_fqn}/set_parameters")
+        request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        return self.wait_call(cli, request).results[0]
+
+    def get_parameter(self, node_fqn: str, name: str) -> Any:
+        """The value of parameter ``name`` of ``node_fqn`` (its Python value)."""
+        from rcl_interfaces.srv import GetParameters
+        from rclpy.parameter import parameter_value_to_python
+
+        cli = self.node.create_client(GetParameters, f"{node_fqn}/get_parameters")
+        return parameter_value_to_python(self.wait_call(cli, GetParameters.Request(names=[name])).values[0])
 
     def close(self) -> None:
         import rclpy

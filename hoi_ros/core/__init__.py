@@ -6,11 +6,13 @@ from hoi_ros.core.articulation import Articulation, Joint
 from hoi_ros.core.camera import Camera, look_at
 from hoi_ros.core.generation import (
     STAGES,
+    ConditionRequest,
     GenerationCancelled,
     GenerationRequest,
     Generator,
     GeneratorLimits,
     HOIGenerator,
+    ReconstructionRequest,
     RequestError,
 )
 from hoi_ros.core.hand import BONES, FINGERTIPS, HAND_JOINT_NAMES, JOINTS_PER_HAND, joint_names
@@ -26,6 +28,7 @@ __all__ = [
     "STAGES",
     "Articulation",
     "Camera",
+    "ConditionRequest",
     "GenerationCancelled",
     "GenerationRequest",
     "Generator",
@@ -33,6 +36,7 @@ __all__ = [
     "HOIGenerator",
     "HOISequence",
     "Joint",
+    "ReconstructionRequest",
     "RequestError",
     "chamfer_distance",
     "joint_names",

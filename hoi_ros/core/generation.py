@@ -2,7 +2,8 @@
 
 A node validates a request message, resolves it against the model's :class:`GeneratorLimits`
 into a typed request (:class:`GenerationRequest`: reference image + prompt → sequence, SViMo's
-kind; PAM's conditions → video and ArtHOI's video → reconstruction add their own request types)
+kind; :class:`ConditionRequest`: simulated poses → video, PAM's; :class:`ReconstructionRequest`:
+video → articulation and hand motion, ArtHOI's)
 and calls :meth:`Generator.generate`, which returns an :class:`~hoi_ros.core.sequence.HOISequence`
 (video and/or motion, articulation where the model recovers it). Progress is reported in the
 stage vocabulary :data:`STAGES`; a set ``cancel`` event stops the model within one step.
@@ -119,6 +120,60 @@ class GenerationRequest:
     num_inference_steps: int
     seed: int
     guidance_scale: float
+
+
+CONDITION_SUBSETS = ("seg", "depth", "hand", "depth+seg", "all")
+
+
+@dataclass(frozen=True)
+class ConditionRequest:
+    """Simulated poses → video (PAM): the pose stage's source and the conditions to use.
+
+    ``source`` is a sim request (a mapping of ``SimRollout`` fields: task, object, poses) or a
+    path to a pose file (a GraspXL-style trajectory or an ``HOISequence`` with object pose);
+    ``conditions`` is one of :data:`CONDITION_SUBSETS` (PAM's ablation), ``"all"`` by default.
+    """
+
+    kind: ClassVar[str] = "conditions"
+
+    source: dict[str, Any] | str
+    num_frames: int
+    num_inference_steps: int
+    seed: int
+    prompt: str = "a hand interacting with an object"
+    conditions: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.conditions not in CONDITION_SUBSETS:
+            raise RequestError("conditions", f"one of {list(CONDITION_SUBSETS)}, got {self.conditions!r}")
+
+
+@dataclass(frozen=True)
+class ReconstructionRequest:
+    """A monocular video → articulation and hand motion (ArtHOI).
+
+    ``frames`` are RGB ``[T, H, W, 3] uint8``; ``object`` names the object's geometry (a sim object
+    name or a mesh path from a configured root); ``intrinsics`` is the 3x3 pinhole matrix.
+    """
+
+    kind: ClassVar[str] = "reconstruction"
+
+    frames: np.ndarray
+    object: str
+    intrinsics: np.ndarray
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        frames = np.asarray(self.frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise RequestError("frames", f"expected [T, H, W, 3] uint8, got shape {frames.shape} dtype {frames.dtype}")
+        if frames.shape[0] < 2:
+            raise RequestError("frames", f"needs at least 2 frames, got {frames.shape[0]}")
+        k = np.asarray(self.intrinsics, dtype=np.float64)
+        if k.shape != (3, 3) or not np.all(np.isfinite(k)) or k[0, 0] <= 0 or k[1, 1] <= 0:
+            raise RequestError("intrinsics", "expected a finite 3x3 pinhole matrix with positive focal lengths")
+        if not str(self.object).strip():
+            raise RequestError("object", "empty; name the object's geometry")
 
 
 @runtime_checkable

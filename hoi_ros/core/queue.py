@@ -10,7 +10,12 @@ Each successful request writes ``<output_root>/<request_id>/<request_id>.mp4`` (
 video) and ``<request_id>.npz`` (the sequence, :meth:`HOISequence.save` format). The files are
 written into a hidden ``.<request_id>.partial`` folder that is renamed into place when both are
 complete, so ``<output_root>/<request_id>`` only ever holds complete files; a failed or cancelled
-request leaves nothing behind.
+request leaves nothing behind, and :meth:`GenerationQueue.start` removes the ``.partial`` folders a
+killed process left. A request id may contain dots (``v1.2``): the files are ``v1.2.mp4`` and
+``v1.2.npz``.
+
+A job cancelled while it waits (:meth:`GenerationQueue.cancel`) ends at once and frees its place in
+the queue; a running one stops within one generator step.
 """
 
 from __future__ import annotations
@@ -54,9 +59,9 @@ class JobOutcome:
     seconds: float = 0.0
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
-    """A request in the queue; ``done`` is set once ``outcome`` is filled in."""
+    """A request in the queue; ``done`` is set once ``outcome`` is filled in (compared by identity)."""
 
     request_id: str
     request: GenerationRequest
@@ -112,7 +117,10 @@ class GenerationQueue:
         self._thread = threading.Thread(target=self._loop, name="hoi-model-worker", daemon=True)
 
     def start(self) -> GenerationQueue:
+        """Create ``output_root``, remove stale ``.partial`` folders, start the worker."""
         self.output_root.mkdir(parents=True, exist_ok=True)
+        for stale in remove_partial_folders(self.output_root):
+            LOG.warning("removed %s, left by an interrupted request", stale)
         self._thread.start()
         return self
 
@@ -125,6 +133,21 @@ class GenerationQueue:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
+
+    def cancel(self, job: Job) -> bool:
+        """Cancel ``job``: a waiting one ends now (``cancelled``) and frees its place; a running one
+        gets its ``cancel`` event and stops within a step. Returns True when it was still waiting."""
+        with self._cond:
+            job.cancel.set()
+            if job not in self._pending:
+                return False
+            self._pending.remove(job)
+            self._ids.discard(job.request_id)
+            job.outcome = JobOutcome(False, "cancelled while queued", job.request_id, job.request.seed,
+                                     cancelled=True)
+            self._cond.notify_all()
+        self._finish(job)
+        return True
 
     @property
     def in_flight(self) -> int:
@@ -172,12 +195,16 @@ class GenerationQueue:
             with self._cond:
                 self._running = None
                 self._ids.discard(job.request_id)
-            job.done.set()
-            if job.on_done is not None:
-                try:
-                    job.on_done(job)
-                except Exception:
-                    LOG.exception("request %s: on_done callback failed", job.request_id)
+            self._finish(job)
+
+    @staticmethod
+    def _finish(job: Job) -> None:
+        job.done.set()
+        if job.on_done is not None:
+            try:
+                job.on_done(job)
+            except Exception:
+                LOG.exception("request %s: on_done callback failed", job.request_id)
 
     def _run(self, job: Job) -> JobOutcome:
         req = job.request
@@ -233,11 +260,24 @@ class GenerationQueue:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         try:
-            seq.save(partial / request_id, video_quality=self.video_quality)
+            # The full file name, not the stem: a dot in the id ("v1.2") is not a suffix.
+            seq.save(partial / f"{request_id}.npz", video_quality=self.video_quality)
             os.rename(partial, final)  # fails if final appeared meanwhile: never overwrite
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
         npz = final / f"{request_id}.npz"
         video = final / f"{request_id}.mp4"
+        if not npz.is_file() or (seq.video is not None and not video.is_file()):
+            raise FileNotFoundError(f"{final} lacks {npz.name} or {video.name} after writing")
         return (str(video) if seq.video is not None else ""), str(npz)
+
+
+def remove_partial_folders(output_root: str | os.PathLike) -> list[Path]:
+    """Remove the ``.<request_id>.partial`` folders in ``output_root`` (left by a killed process)."""
+    removed = []
+    for path in sorted(Path(output_root).glob(".*.partial")):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed

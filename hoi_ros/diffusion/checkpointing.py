@@ -5,7 +5,8 @@ safetensors file, each under its prefix (SViMo's ``dit.*`` and ``vid.*``). A tra
 folder ``<output>/checkpoints/step_XXXXXXXX/`` holds
 
 - ``model.safetensors``: ``dit.*`` and ``vid.*`` (:func:`load_checkpoint`
-  reads it; the generator loads it with ``checkpoint=...``);
+  reads it; the generator still loads it with ``checkpoint=...``, deprecated: the released form of
+  trained weights is a diffusers-style model folder, :mod:`hoi_ros.diffusion.components`);
 - ``optimizer.safetensors`` + ``optimizer.json``: AdamW moments, step counters, hyper-parameters;
 - ``rng_rank<r>.safetensors`` + ``rng_rank<r>.json``: the run's generator and the torch / numpy /
   Python global states of every rank;

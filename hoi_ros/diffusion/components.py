@@ -17,7 +17,8 @@ and safetensors only; nothing is downloaded, no pickle is read), :func:`checkpoi
 the string metadata a single-file checkpoint keeps in its safetensors header (``trained``, ``steps``,
 ``variant``, ...).
 
-Imports torch and diffusers only (no :mod:`hoi_ros.core`), so model modules can use it.
+Importing it loads diffusers only (no :mod:`hoi_ros.core`), so a model module that must import
+without the rest of the package (``hoi_ros.svimo.dit``) can use it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import functools
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -63,7 +63,7 @@ def accepts_config_dataclass(config_cls: type) -> Callable[[InitT], InitT]:
                     raise TypeError(f"{type(self).__name__}: pass either a {config_cls.__name__} or keyword arguments")
                 kwargs = dataclasses.asdict(args[0])
                 args = ()
-            unknown = sorted(set(kwargs) - names)
+            unknown = sorted(k for k in kwargs if k not in names and not k.startswith("_"))  # _x: diffusers'
             if unknown:
                 raise TypeError(f"{type(self).__name__}: unknown argument(s) {unknown}")
             init(self, *args, **kwargs)
@@ -95,14 +95,6 @@ def read_model_index(folder: str | os.PathLike) -> dict[str, Any]:
 def checkpoint_metadata(folder: str | os.PathLike) -> dict[str, str]:
     """The string metadata of a folder written by :func:`save_components` (``{}`` if it has none)."""
     return {str(k): str(v) for k, v in (read_model_index(folder).get(METADATA_KEY) or {}).items()}
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def save_components(
@@ -142,7 +134,9 @@ def save_components(
         index[name] = ["diffusers", config["_class_name"]]
     if metadata:
         index[METADATA_KEY] = {str(k): str(v) for k, v in metadata.items()}
-    _write_json_atomic(out / MODEL_INDEX_NAME, index)
+    from hoi_ros.core.io import write_bytes_atomic  # here: importing this module needs no hoi_ros.core
+
+    write_bytes_atomic(out / MODEL_INDEX_NAME, (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
     return out
 
 

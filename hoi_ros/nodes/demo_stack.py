@@ -45,7 +45,7 @@ def start_generator(params: Path, out: Path) -> tuple[subprocess.Popen, Path]:
         raise FileNotFoundError(f"--generator-params: {params} does not exist")
     override = out / "generator_override.yaml"
     override.write_text(yaml.safe_dump(
-        {"hoi_generator": {"ros__parameters": {"output_root": str((out / "generations").resolve())}}}))
+        {"/**/hoi_generator": {"ros__parameters": {"output_root": str((out / "generations").resolve())}}}))
     log_path = out / "hoi_generator.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"

@@ -1,7 +1,9 @@
-"""``hoi_generator``: serves ``/hoi/generate`` as a service and as an action, publishes ``/hoi/motion``.
+"""``hoi_generator``: serves ``generate`` as a service and as an action, publishes ``motion``.
 
-Each generated motion is published (latched) on ``/hoi/motion`` (``hoi_ros/HOIMotion``) and the
-path of its saved sequence on ``/hoi/sequence_path`` (``std_msgs/String``) for ``hoi_viz``.
+Names are relative to the node's namespace (default ``/hoi``, so ``/hoi/generate``; a launch
+``namespace`` or ``-r __ns:=/robot1/hoi`` moves them all). Each generated motion is published
+(latched) on ``motion`` (``hoi_ros/HOIMotion``) and the path of its saved sequence on
+``sequence_path`` (``std_msgs/String``) for ``hoi_viz``.
 
 At start-up the node loads the generator named by the ``generator_config`` parameter (a model
 YAML such as ``config/models/svimo/tiny_for_tests.yaml``) once. With ``generator_config: ""`` it still serves
@@ -13,11 +15,19 @@ Requests are validated (:mod:`hoi_ros.nodes.validation`) before any compute, the
 ``MultiThreadedExecutor`` with ``queue_size + 4`` threads runs the callbacks (reentrant group):
 a waiting call holds one thread, and at most ``queue_size + 1`` calls wait, so the executor
 always has threads free to accept, refuse, cancel and publish feedback.
+
+An action goal that fails validation is REJECTED in the goal callback (the reason is logged); a
+goal cancelled while it waits in the queue ends CANCELED at once and frees its place. Every
+handler answers: an unexpected error becomes ``success: false`` with the reason.
+
+Start-up refuses, naming the parameter and before the model loads: an ``output_root`` that cannot
+be written, a parameter outside its range, and a second node of the same name on the graph.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -34,7 +44,9 @@ from hoi_ros.core.generation import HOIGenerator
 from hoi_ros.core.queue import DuplicateRequest, GenerationQueue, Job, JobOutcome, QueueFull
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
-from hoi_ros.nodes.runtime import resolve_path, spin_node
+from hoi_ros.nodes.graph import refuse_duplicate_name
+from hoi_ros.nodes.parameters import declare
+from hoi_ros.nodes.runtime import StartupError, guarded_service, resolve_path, spin_node
 from hoi_ros.nodes.validation import RequestError, validate_request
 from hoi_ros.srv import Generate as GenerateSrv
 
@@ -58,6 +70,18 @@ def resolve_config_path(path: str) -> Path:
     return resolve_path(path, "generator_config")
 
 
+def check_output_root(path: str) -> Path:
+    """``output_root`` created if needed and writable, else :class:`StartupError` (before the model loads)."""
+    root = Path(path).expanduser()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError("output_root", f"cannot create {str(root)!r}: {exc.strerror or exc}") from None
+    if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+        raise StartupError("output_root", f"{str(root)!r} is not a writable folder")
+    return root.resolve()
+
+
 def load_generator(config: str, factory: str, overrides: dict[str, Any]) -> HOIGenerator:
     """Build the generator: ``factory`` is ``module:callable`` taking the config path (+ overrides)."""
     path = resolve_config_path(config)
@@ -74,40 +98,59 @@ def load_generator(config: str, factory: str, overrides: dict[str, Any]) -> HOIG
 
 
 class GeneratorNode(Node):
-    """The ``/hoi/generate`` service + action server (see the module docstring)."""
+    """The ``generate`` service + action server (see the module docstring)."""
+
+    node_name = "hoi_generator"
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("namespace", "hoi")
         super().__init__("hoi_generator", **kwargs)
-        p = self.declare_parameter
-        self.generator_config = str(p("generator_config", "").value)
-        self.generator_factory = str(
-            p("generator_factory", "hoi_ros.svimo.pipeline:SViMoGenerator.from_config").value
-        )
-        # Overrides of the model YAML (empty / negative = keep the YAML's value).
-        overrides = {
-            "checkpoint": str(p("checkpoint", "").value),
-            "device": str(p("device", "").value),
-            "dtype": str(p("dtype", "").value),
+        self.queue: GenerationQueue | None = None
+        self.action_server: ActionServer | None = None
+        self.generator: HOIGenerator | None = None
+        self.generator_config = str(declare(self, "generator_config", "",
+                                            "model YAML loaded once at start-up; '' = no model"))
+        self.generator_factory = str(declare(self, "generator_factory",
+                                             "hoi_ros.svimo.pipeline:SViMoGenerator.from_config",
+                                             "module:callable building the generator from the model YAML"))
+        # Overrides of the model YAML (empty = keep the YAML's value).
+        overrides: dict[str, Any] = {
+            "checkpoint": str(declare(self, "checkpoint", "", "safetensors checkpoint; '' = the YAML's")),
+            "device": str(declare(self, "device", "", "cpu, cuda, cuda:1; '' = the YAML's")),
+            "dtype": str(declare(self, "dtype", "", "float32, bfloat16, float16; '' = the YAML's")),
         }
         overrides = {k: v for k, v in overrides.items() if v}
         for name in ("model_cpu_offload", "vae_slicing", "vae_tiling"):
-            value = str(p(name, "").value)  # "" = the YAML's, else "true"/"false"
+            value = str(declare(self, name, "", "'true', 'false' or '' (the YAML's)"))
             if value:
                 if value.lower() not in ("true", "false"):
-                    raise ValueError(f"{name}: expected 'true', 'false' or '' (the YAML's), got {value!r}")
+                    raise StartupError(name, f"expected 'true', 'false' or '' (the YAML's), got {value!r}")
                 overrides[name] = value.lower() == "true"
-        self.output_root = str(p("output_root", "~/.ros/hoi_ros/generations").value)
-        self.queue_size = int(p("queue_size", 2).value)
-        self.frame_id = str(p("frame_id", "world").value)
-        self.max_image_pixels = int(p("max_image_pixels", 0).value)
-        video_quality = int(p("video_quality", 18).value)
+        self.output_root = str(declare(self, "output_root", "~/.ros/hoi_ros/generations",
+                                       "<output_root>/<request_id>/<request_id>.{mp4,npz}"))
+        self.queue_size = int(declare(self, "queue_size", 2, "requests that may wait behind the running one",
+                                      low=0, high=64))
+        self.frame_id = str(declare(self, "frame_id", "world", "frame of the published motion"))
+        self.max_image_pixels = int(declare(self, "max_image_pixels", 0,
+                                            "cap on the reference image (0 = the model's limit)",
+                                            low=0, high=2**31 - 1))
+        video_quality = int(declare(self, "video_quality", 18, "x264 CRF of the written video", low=0, high=51))
+        name_check = float(declare(self, "name_check_s", 3.0,
+                                   "seconds to look for another node of this name before loading the model",
+                                   low=0.0, high=30.0))
+        root = check_output_root(self.output_root) if self.generator_config else None
+        refuse_duplicate_name(self, name_check)
 
-        self.generator: HOIGenerator | None = None
-        self.queue: GenerationQueue | None = None
         if self.generator_config:
             start = time.monotonic()
-            self.generator = load_generator(self.generator_config, self.generator_factory, overrides)
-            self.queue = GenerationQueue(self.generator, self.output_root, self.queue_size, video_quality).start()
+            try:
+                self.generator = load_generator(self.generator_config, self.generator_factory, overrides)
+            except Exception as exc:
+                text = str(exc)
+                if text.startswith(("generator_config:", "generator_factory:")):
+                    raise StartupError(*text.split(": ", 1)) from None
+                raise StartupError("generator_config", f"{type(exc).__name__}: {text}") from None
+            self.queue = GenerationQueue(self.generator, root, self.queue_size, video_quality).start()
             self.get_logger().info(
                 f"loaded {type(self.generator).__name__} from {self.generator_config} in "
                 f"{time.monotonic() - start:.1f} s; writing to {self.queue.output_root}"
@@ -118,17 +161,17 @@ class GeneratorNode(Node):
         group = ReentrantCallbackGroup()
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.motion_pub = self.create_publisher(HOIMotion, "/hoi/motion", latched)
-        self.path_pub = self.create_publisher(String, "/hoi/sequence_path", latched)
-        self.service = self.create_service(GenerateSrv, "/hoi/generate", self._on_service, callback_group=group)
+        self.motion_pub = self.create_publisher(HOIMotion, "motion", latched)
+        self.path_pub = self.create_publisher(String, "sequence_path", latched)
+        self.service = self.create_service(GenerateSrv, "generate", guarded_service(self, self._on_service),
+                                           callback_group=group)
         self._goal_jobs: dict[bytes, Job] = {}
         self._goal_lock = threading.Lock()
         self.action_server = ActionServer(
-            self, GenerateAction, "/hoi/generate", execute_callback=self._on_execute,
-            goal_callback=lambda _goal: GoalResponse.ACCEPT, cancel_callback=self._on_cancel,
-            callback_group=group,
+            self, GenerateAction, "generate", execute_callback=self._on_execute,
+            goal_callback=self._on_goal, cancel_callback=self._on_cancel, callback_group=group,
         )
-        self.get_logger().info("serving /hoi/generate (service and action)")
+        self.get_logger().info(f"serving {self.resolve_service_name('generate')} (service and action)")
 
     @property
     def executor_threads(self) -> int:
@@ -150,6 +193,8 @@ class GeneratorNode(Node):
             self.queue.submit(job)
         except (QueueFull, DuplicateRequest) as exc:
             return JobOutcome(False, str(exc), valid.request_id, valid.generation.seed)
+        if job.cancel.is_set():  # cancelled between set-up and submit: end it now
+            self.queue.cancel(job)
         outcome = job.wait()
         if outcome.success and outcome.sequence is not None:
             self.motion_pub.publish(self._motion(outcome))
@@ -176,14 +221,38 @@ class GeneratorNode(Node):
         return self._fill(response, self._generate(request))
 
     # ----------------------------------------------------------------- action
+    def _on_goal(self, goal: GenerateAction.Goal) -> GoalResponse:
+        """REJECT a goal that fails validation (as action clients expect); accept the rest."""
+        if self.generator is None:
+            return GoalResponse.ACCEPT  # aborted with NO_GENERATOR, which says what to do
+        try:
+            validate_request(goal, self.generator.limits, self.max_image_pixels)
+        except RequestError as exc:
+            self.get_logger().warning(f"rejected goal: invalid request: {exc}")
+            return GoalResponse.REJECT
+        except Exception as exc:
+            self.get_logger().error(f"rejected goal: {type(exc).__name__}: {exc}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
     def _on_cancel(self, goal_handle: Any) -> CancelResponse:
         with self._goal_lock:
             job = self._goal_jobs.get(bytes(goal_handle.goal_id.uuid))
-        if job is not None:
-            job.cancel.set()
+        if job is not None and self.queue is not None:
+            self.queue.cancel(job)  # a waiting job ends now; a running one within a step
         return CancelResponse.ACCEPT
 
     def _on_execute(self, goal_handle: Any) -> GenerateAction.Result:
+        try:
+            return self._execute(goal_handle)
+        except Exception as exc:  # answer the goal, keep serving
+            self.get_logger().error(f"goal failed: {type(exc).__name__}: {exc}")
+            result = GenerateAction.Result(success=False, message=f"generation failed: {type(exc).__name__}: {exc}",
+                                           request_id=str(goal_handle.request.request_id))
+            goal_handle.abort()
+            return result
+
+    def _execute(self, goal_handle: Any) -> GenerateAction.Result:
         key = bytes(goal_handle.goal_id.uuid)
         state = {"stage": "queued", "progress": 0.0}
 
@@ -217,9 +286,12 @@ class GeneratorNode(Node):
         return result
 
     def destroy_node(self) -> None:
-        if self.queue is not None:
+        """Stop the worker and the action server (also after a failed start-up)."""
+        if getattr(self, "queue", None) is not None:
             self.queue.stop()
-        self.action_server.destroy()
+        if getattr(self, "action_server", None) is not None:
+            self.action_server.destroy()
+            self.action_server = None
         super().destroy_node()
 
 

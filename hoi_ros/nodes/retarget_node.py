@@ -1,7 +1,10 @@
 """``hoi_retarget``: human hand motion -> robot hand joint trajectory (:mod:`hoi_ros.retarget`).
 
+Names are relative to the node's namespace (default ``/hoi``; shown here with it).
+
 * Service ``/hoi/retarget`` (``hoi_ros/srv/Retarget``): a ``HOIMotion`` (its right hand, found
-  by the joint names' side) and a robot name in,
+  by the joint names' side) and a robot name in (a built-in robot, or ``<name>.yaml`` in one of
+  the ``robot_folders``: never a path, see :mod:`hoi_ros.nodes.robots`),
   a ``trajectory_msgs/JointTrajectory`` (every revolute joint, one point per frame,
   ``time_from_start`` from the motion's fps), per-frame fingertip errors, collision flags and
   wrist poses out.
@@ -11,8 +14,12 @@
   ``/hoi/retarget/joint_states`` at the motion's fps (looped when ``loop``), with the robot base
   pose per frame on ``/hoi/retarget/wrist_pose`` (``geometry_msgs/PoseStamped``, the motion's frame).
 * The robot's URDF is the node's ``robot_description`` parameter and is published latched on
-  ``/robot_description`` (``std_msgs/String``), as ``robot_state_publisher`` expects; the same
-  files are installed in ``share/hoi_ros/urdf/``. Remap ``joint_states`` to feed it.
+  ``/hoi/robot_description`` (``std_msgs/String``), as ``robot_state_publisher`` in the same
+  namespace expects; the same files are installed in ``share/hoi_ros/urdf/``. Remap its
+  ``joint_states`` to ``retarget/joint_states`` to feed it.
+
+Every request is answered (an unexpected error becomes ``success: false`` naming the field) and
+the node keeps serving; ``loop`` and ``speed`` may change at run time (``speed`` within 0.01..100).
 
 Parameters: ``config/ros/retarget.yaml``. The node only converts messages; the solver is the core's.
 """
@@ -21,14 +28,15 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Pose, PoseStamped
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import JointState
@@ -37,8 +45,10 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import motion_msg_to_sequence
-from hoi_ros.nodes.runtime import resolve_path, spin_node
-from hoi_ros.retarget import RetargetConfig, RetargetResult, SequenceRetargeter, get_robot
+from hoi_ros.nodes.parameters import declare, declare_strings, on_change
+from hoi_ros.nodes.robots import DEFAULT_FOLDERS, find_robot
+from hoi_ros.nodes.runtime import StartupError, guarded_callback, guarded_service, resolve_path, spin_node
+from hoi_ros.retarget import RetargetConfig, RetargetResult, SequenceRetargeter
 from hoi_ros.retarget.human import hand_of
 from hoi_ros.srv import Retarget
 
@@ -98,46 +108,82 @@ def latched_qos() -> QoSProfile:
 class RetargetNode(Node):
     """Service + streaming retargeting (see the module docstring)."""
 
+    node_name = "hoi_retarget"
+
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("namespace", "hoi")
         super().__init__("hoi_retarget", **kwargs)
-        p = self.declare_parameter
-        solver_config = str(p("solver_config", "config/retarget/default.yaml").value)
-        self.base_config = RetargetConfig.from_yaml(resolve_path(solver_config, "solver_config"))
-        self.robot = str(p("robot", "").value) or self.base_config.robot
-        self.stream = bool(p("stream", True).value)
-        self.loop = bool(p("loop", True).value)
-        self.speed = float(p("speed", 1.0).value)
-        if not np.isfinite(self.speed) or self.speed <= 0:
-            raise ValueError(f"speed: must be a positive number, got {self.speed}")
-        desc = get_robot(self.robot)  # fails early with the reason for an unknown robot
+        solver_config = str(declare(self, "solver_config", "config/retarget/default.yaml",
+                                    "retargeting solver YAML (section 'retarget')"))
+        try:
+            self.base_config = RetargetConfig.from_yaml(resolve_path(solver_config, "solver_config"))
+        except Exception as exc:
+            raise StartupError("solver_config", f"{type(exc).__name__}: {exc}") from None
+        folders = declare_strings(self, "robot_folders", list(DEFAULT_FOLDERS),
+                                  "folders searched for <robot>.yaml (the package's urdf/ and the user's)")
+        self.robot_folders = [self._folder(f) for f in folders]
+        self.robot = str(declare(self, "robot", "", "robot of the stream and of requests naming none "
+                                 "('' = the solver config's)")) or self.base_config.robot
+        self.stream = bool(declare(self, "stream", True, "retarget every motion and play it back"))
+        self.loop = bool(declare(self, "loop", True, "replay the last streamed motion", read_only=False))
+        self.speed = float(declare(self, "speed", 1.0, "playback speed (1 = the motion's fps)", read_only=False,
+                                   low=0.01, high=100.0))
+        try:
+            desc = find_robot(self.robot, self.robot_folders)  # fails early with the reason
+        except ValueError as exc:
+            raise StartupError("robot", str(exc).removeprefix("robot: ")) from None
         urdf = desc.to_urdf()
-        # Always this robot's URDF (a value from a parameter file is replaced).
-        self.declare_parameter("robot_description", urdf)
-        self.set_parameters([Parameter("robot_description", Parameter.Type.STRING, urdf)])
+        # Always this robot's URDF (a value from a parameter file is ignored).
+        self.declare_parameter("robot_description", urdf,
+                               ParameterDescriptor(description="URDF of the robot", read_only=True),
+                               ignore_override=True)
 
         self._solve_lock = threading.Lock()  # one solve at a time; retargeters are cached per robot
         self._play_lock = threading.Lock()  # the stream being played back
         self._retargeters: dict[str, SequenceRetargeter] = {}
         self._retargeter(self.robot)
 
-        self.create_publisher(String, "/robot_description", latched_qos()).publish(String(data=urdf))
-        self.trajectory_pub = self.create_publisher(JointTrajectory, "/hoi/retarget/trajectory", latched_qos())
-        self.joint_pub = self.create_publisher(JointState, "/hoi/retarget/joint_states", 10)
-        self.wrist_pub = self.create_publisher(PoseStamped, "/hoi/retarget/wrist_pose", 10)
-        self.create_service(Retarget, "/hoi/retarget", self._on_service,
+        self.create_publisher(String, "robot_description", latched_qos()).publish(String(data=urdf))
+        self.trajectory_pub = self.create_publisher(JointTrajectory, "retarget/trajectory", latched_qos())
+        self.joint_pub = self.create_publisher(JointState, "retarget/joint_states", 10)
+        self.wrist_pub = self.create_publisher(PoseStamped, "retarget/wrist_pose", 10)
+        self.create_service(Retarget, "retarget", guarded_service(self, self._on_service, "motion"),
                             callback_group=MutuallyExclusiveCallbackGroup())
         if self.stream:
-            self.create_subscription(HOIMotion, "/hoi/motion", self._on_motion, latched_qos(),
-                                     callback_group=MutuallyExclusiveCallbackGroup())
+            self.create_subscription(HOIMotion, "motion", guarded_callback(self, self._on_motion, "motion"),
+                                     latched_qos(), callback_group=MutuallyExclusiveCallbackGroup())
         self._play: tuple[RetargetResult, str] | None = None
         self._frame = 0
         self._timer = None
+        on_change(self, self._on_parameters)
         self.get_logger().info(f"retargeting to {self.robot} ({len(desc.actuated_joints)} actuated joints)"
-                               f"{', streaming /hoi/motion' if self.stream else ''}")
+                               f"{', streaming ' + self.resolve_topic_name('motion') if self.stream else ''}")
+
+    @staticmethod
+    def _folder(folder: str) -> Path:
+        try:
+            return resolve_path(folder, "robot_folders")
+        except FileNotFoundError:
+            return Path(folder).expanduser()  # may appear later (e.g. the user's folder)
+
+    def _on_parameters(self, values: dict[str, Any]) -> None:
+        if "loop" in values:
+            self.loop = bool(values["loop"])
+        if "speed" in values:
+            self.speed = float(values["speed"])
+            with self._play_lock:
+                play = self._play
+            if play is not None:
+                self._start_timer(play[0].fps)
+
+    def _start_timer(self, fps: float) -> None:
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+        self._timer = self.create_timer(1.0 / (fps * self.speed), guarded_callback(self, self._tick, "playback"))
 
     def _retargeter(self, robot: str) -> SequenceRetargeter:
         if robot not in self._retargeters:
-            self._retargeters[robot] = SequenceRetargeter(get_robot(robot), self.base_config)
+            self._retargeters[robot] = SequenceRetargeter(find_robot(robot, self.robot_folders), self.base_config)
         return self._retargeters[robot]
 
     def _solve(self, msg: HOIMotion, robot: str) -> tuple[RetargetResult, float]:
@@ -153,8 +199,8 @@ class RetargetNode(Node):
         robot = request.robot or self.robot
         try:
             res, seconds = self._solve(request.motion, robot)
-        except (ValueError, FileNotFoundError) as exc:
-            response.success, response.robot, response.message = False, robot, str(exc)
+        except ValueError as exc:  # RequestError (robot) or the motion's own checks, naming the field
+            response.success, response.robot, response.message = False, robot[:80], str(exc)
             return response
         return fill_response(response, res, request.motion.header.frame_id, seconds)
 
@@ -163,14 +209,12 @@ class RetargetNode(Node):
         try:
             res, seconds = self._solve(msg, self.robot)
         except ValueError as exc:
-            self.get_logger().error(f"cannot retarget /hoi/motion: {exc}")
+            self.get_logger().error(f"cannot retarget the motion: {exc}")
             return
         self.trajectory_pub.publish(result_to_trajectory(res, msg.header.frame_id))
         with self._play_lock:
             self._play, self._frame = (res, msg.header.frame_id), 0
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-        self._timer = self.create_timer(1.0 / (res.fps * self.speed), self._tick)
+        self._start_timer(res.fps)
         self.get_logger().info(f"retargeted {res.num_frames} frames in {seconds:.3f} s; streaming joint states")
 
     def _tick(self) -> None:

@@ -1,16 +1,20 @@
 """``hoi_sim``: MuJoCo rollouts (PAM §Stage I substitute) as a ROS service, and their playback.
 
+Names are relative to the node's namespace (default ``/hoi``; shown here with it).
+
 Service ``/hoi/sim/rollout`` (``hoi_ros/srv/SimRollout``): initial hand pose, object, object pose,
 target hand pose or task -> the simulated ``HOIMotion`` (+ per-frame RGB, depth, segmentation and
 hand-keypoint images when ``return_images``). Invalid requests (unknown object, NaN pose,
-unreachable target...) are answered with ``success=false`` and a message naming the field; the
-node never dies of a request.
+unreachable target, seed beyond 2^31-1) are answered with ``success=false`` and a message naming
+the field before the rollout; a negative ``seed`` picks one (reported in the response). The node
+never dies of a request.
 
 After each rollout the node publishes its motion (latched) on ``/hoi/sim/motion`` and plays the
 episode back at its fps for RViz: ``/hoi/sim/joint_states`` (``JointState``, 20 finger joints),
 ``/hoi/sim/wrist_pose`` (``PoseStamped``), ``/hoi/sim/object_poses`` (``PoseArray``) in
 ``frame_id``, and ``/hoi/sim/image/{rgb,depth,segmentation,keypoints}`` (``Image``) in
-``camera_frame_id``. Parameters: ``config/ros/sim.yaml``.
+``camera_frame_id``. Parameters: ``config/ros/sim.yaml`` (``loop`` and ``publish_images`` may
+change at run time; the rest are read-only, with ranges).
 
 The node only converts messages; simulation and rendering live in :mod:`hoi_ros.sim`.
 """
@@ -18,6 +22,7 @@ The node only converts messages; simulation and rendering live in :mod:`hoi_ros.
 from __future__ import annotations
 
 import array
+import secrets
 import threading
 import time
 from typing import Any
@@ -30,10 +35,12 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
 
 from hoi_ros.core.episodes import Episode
+from hoi_ros.core.generation import MAX_SEED, RequestError
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
 from hoi_ros.nodes.image_conversion import image_to_msg
-from hoi_ros.nodes.runtime import spin_node
+from hoi_ros.nodes.parameters import declare, on_change
+from hoi_ros.nodes.runtime import StartupError, guarded_callback, guarded_service, spin_node
 from hoi_ros.sim.episode import EpisodeConfig, run_episode
 from hoi_ros.sim.hand import check_side, finger_joint_names
 from hoi_ros.sim.render import segmentation_image
@@ -76,51 +83,82 @@ def episode_config(node: Node) -> EpisodeConfig:
     """The rendering parameters of ``config/ros/sim.yaml``; unset ones take :class:`EpisodeConfig`'s
     defaults (the one source of episode defaults)."""
     d = EpisodeConfig()
-    p = node.declare_parameter
     return EpisodeConfig(
-        width=int(p("width", d.width).value), height=int(p("height", d.height).value),
-        fps=float(p("fps", d.fps).value), camera=str(p("camera", d.camera).value),
-        fov_y_deg=float(p("fov_y_deg", d.fov_y_deg).value),
-        num_object_points=int(p("num_object_points", d.num_object_points).value),
+        width=int(declare(node, "width", d.width, "rendered image width (pixels)", low=8, high=4096)),
+        height=int(declare(node, "height", d.height, "rendered image height (pixels)", low=8, high=4096)),
+        fps=float(declare(node, "fps", float(d.fps), "frames per second of a rollout", low=1.0, high=500.0)),
+        camera=str(declare(node, "camera", d.camera, "camera preset: third_person or ego")),
+        fov_y_deg=float(declare(node, "fov_y_deg", float(d.fov_y_deg), "vertical field of view (degrees)",
+                                low=1.0, high=179.0)),
+        num_object_points=int(declare(node, "num_object_points", d.num_object_points, "object surface points",
+                                      low=1, high=100_000)),
     )
+
+
+def resolve_seed(seed: int) -> int:
+    """Generate's convention: negative = pick one; beyond 2^31-1 is refused naming the field."""
+    seed = int(seed)
+    if seed < 0:
+        return secrets.randbelow(MAX_SEED + 1)
+    if seed > MAX_SEED:
+        raise RequestError("seed", f"{seed} exceeds {MAX_SEED} (negative = pick one)")
+    return seed
 
 
 class SimNode(Node):
     """The rollout service and the playback publishers (see the module docstring)."""
 
+    node_name = "hoi_sim"
+
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("namespace", "hoi")
         super().__init__("hoi_sim", **kwargs)
-        p = self.declare_parameter
-        self.frame_id = str(p("frame_id", "world").value)
-        self.camera_frame_id = str(p("camera_frame_id", "hoi_sim_camera").value)
-        self.side = check_side(str(p("hand_side", "right").value))
-        self.loop = bool(p("loop", True).value)
-        self.publish_images = bool(p("publish_images", True).value)
+        self.frame_id = str(declare(self, "frame_id", "world", "frame of the motion, wrist and object poses"))
+        self.camera_frame_id = str(declare(self, "camera_frame_id", "hoi_sim_camera", "frame of the images"))
+        try:
+            self.side = check_side(str(declare(self, "hand_side", "right", "right or left")))
+        except ValueError as exc:
+            raise StartupError("hand_side", str(exc)) from None
+        self.loop = bool(declare(self, "loop", True, "replay the last rollout forever", read_only=False))
+        self.publish_images = bool(declare(self, "publish_images", True, "publish the playback's images",
+                                           read_only=False))
         self.episode_config = episode_config(self)
-        self.episode_config.make_camera()  # refuse an unknown camera preset at start-up
+        try:
+            self.episode_config.make_camera()  # refuse an unknown camera preset at start-up
+        except ValueError as exc:
+            raise StartupError("camera", str(exc)) from None
 
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.motion_pub = self.create_publisher(HOIMotion, "/hoi/sim/motion", latched)
-        self.joint_pub = self.create_publisher(JointState, "/hoi/sim/joint_states", 10)
-        self.wrist_pub = self.create_publisher(PoseStamped, "/hoi/sim/wrist_pose", 10)
-        self.objects_pub = self.create_publisher(PoseArray, "/hoi/sim/object_poses", 10)
-        self.image_pubs = {name: self.create_publisher(Image, f"/hoi/sim/image/{name}", 10)
+        self.motion_pub = self.create_publisher(HOIMotion, "sim/motion", latched)
+        self.joint_pub = self.create_publisher(JointState, "sim/joint_states", 10)
+        self.wrist_pub = self.create_publisher(PoseStamped, "sim/wrist_pose", 10)
+        self.objects_pub = self.create_publisher(PoseArray, "sim/object_poses", 10)
+        self.image_pubs = {name: self.create_publisher(Image, f"sim/image/{name}", 10)
                            for name in ("rgb", "depth", "segmentation", "keypoints")}
-        self.create_service(SimRollout, "/hoi/sim/rollout", self._on_rollout,
+        self.create_service(SimRollout, "sim/rollout", guarded_service(self, self._on_rollout),
                             callback_group=MutuallyExclusiveCallbackGroup())
         self._lock = threading.Lock()
         self._episode: Episode | None = None
         self._frame = 0
         self._timer = None
         self._timer_group = MutuallyExclusiveCallbackGroup()
-        self.get_logger().info(f"serving /hoi/sim/rollout ({self.side} hand, {self.episode_config.width}x"
-                               f"{self.episode_config.height} {self.episode_config.camera} camera)")
+        on_change(self, self._on_parameters)
+        self.get_logger().info(f"serving {self.resolve_service_name('sim/rollout')} ({self.side} hand, "
+                               f"{self.episode_config.width}x{self.episode_config.height} "
+                               f"{self.episode_config.camera} camera)")
+
+    def _on_parameters(self, values: dict[str, Any]) -> None:
+        if "loop" in values:
+            self.loop = bool(values["loop"])
+        if "publish_images" in values:
+            self.publish_images = bool(values["publish_images"])
 
     # ----------------------------------------------------------------- service
     def _on_rollout(self, request: SimRollout.Request, response: SimRollout.Response) -> SimRollout.Response:
         start = time.monotonic()
         try:
+            seed = resolve_seed(request.seed)
             task_request = build_request(
                 task=str(request.task),
                 object_name=str(request.object),
@@ -134,7 +172,7 @@ class SimNode(Node):
                              if request.task == "goto" else None),
                 side=self.side,
             )
-            episode = run_episode(task_request, self.episode_config, seed=int(request.seed))
+            episode = run_episode(task_request, self.episode_config, seed=seed)
         except ValueError as exc:
             response.success = False
             response.message = f"invalid request: {exc}"
@@ -148,6 +186,7 @@ class SimNode(Node):
         stamp = self.get_clock().now().to_msg()
         motion = self._motion(episode, stamp)
         response.success = True
+        response.seed = seed
         response.task_success = bool(episode.success)
         response.motion = motion
         info = episode.info
@@ -179,7 +218,8 @@ class SimNode(Node):
             self._episode, self._frame = episode, 0
         if self._timer is not None:
             self.destroy_timer(self._timer)
-        self._timer = self.create_timer(1.0 / episode.sequence.fps, self._tick, callback_group=self._timer_group)
+        self._timer = self.create_timer(1.0 / episode.sequence.fps, guarded_callback(self, self._tick, "playback"),
+                                        callback_group=self._timer_group)
 
     def _tick(self) -> None:
         with self._lock:

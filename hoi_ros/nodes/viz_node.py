@@ -1,5 +1,7 @@
 """``hoi_viz``: replays a generated motion for RViz.
 
+Names are relative to the node's namespace (default ``/hoi``; shown here with it).
+
 Inputs (either):
 * ``/hoi/motion`` (``hoi_ros/HOIMotion``, the generator publishes it latched): the 3D motion;
 * ``/hoi/sequence_path`` (``std_msgs/String``, latched): path of a saved sequence (``.npz`` with
@@ -12,6 +14,9 @@ Outputs, one message per frame at the sequence's fps, in the ``frame_id`` parame
 (``PointCloud2``), ``/hoi/viz/video`` (``Image``: the generated video when known) and
 ``/hoi/viz/motion_video`` (``Image``: the rendered motion video of SViMo §3.2). Playback loops
 when ``loop`` is true; ``/hoi/viz/replay`` (``std_srvs/Trigger``) restarts it on demand.
+
+``speed`` (0.01..100), ``loop`` and ``autoplay`` may change at run time; a value outside the range
+is refused. A malformed input is logged and skipped; the node keeps playing.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from hoi_ros.core.sequence import HOISequence
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import motion_msg_to_sequence
 from hoi_ros.nodes.image_conversion import image_to_msg
-from hoi_ros.nodes.runtime import spin_node
+from hoi_ros.nodes.parameters import declare, on_change
+from hoi_ros.nodes.runtime import guarded_callback, guarded_service, spin_node
 from hoi_ros.nodes.viz_markers import frame_markers, object_cloud
 
 
@@ -42,28 +48,32 @@ def latched_qos() -> QoSProfile:
 class VizNode(Node):
     """Replays the latest sequence as markers, point cloud and images (see the module docstring)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__("hoi_viz", **kwargs)
-        p = self.declare_parameter
-        self.frame_id = str(p("frame_id", "world").value)
-        self.camera_frame_id = str(p("camera_frame_id", "hoi_camera").value)
-        self.loop = bool(p("loop", True).value)
-        self.autoplay = bool(p("autoplay", True).value)
-        self.speed = float(p("speed", 1.0).value)
-        self.publish_motion_video = bool(p("publish_motion_video", True).value)
-        self.joint_radius = float(p("joint_radius", 0.006).value)
-        self.bone_width = float(p("bone_width", 0.004).value)
-        self.object_point_size = float(p("object_point_size", 0.004).value)
-        if not np.isfinite(self.speed) or self.speed <= 0:
-            raise ValueError(f"speed: must be a positive number, got {self.speed}")
+    node_name = "hoi_viz"
 
-        self.markers_pub = self.create_publisher(MarkerArray, "/hoi/viz/markers", 10)
-        self.cloud_pub = self.create_publisher(PointCloud2, "/hoi/viz/object_cloud", 10)
-        self.video_pub = self.create_publisher(Image, "/hoi/viz/video", 10)
-        self.motion_video_pub = self.create_publisher(Image, "/hoi/viz/motion_video", 10)
-        self.create_subscription(HOIMotion, "/hoi/motion", self._on_motion, latched_qos())
-        self.create_subscription(String, "/hoi/sequence_path", self._on_path, latched_qos())
-        self.create_service(Trigger, "/hoi/viz/replay", self._on_replay)
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("namespace", "hoi")
+        super().__init__("hoi_viz", **kwargs)
+        self.frame_id = str(declare(self, "frame_id", "world", "frame of the markers and the object cloud"))
+        self.camera_frame_id = str(declare(self, "camera_frame_id", "hoi_camera", "frame of the video images"))
+        self.loop = bool(declare(self, "loop", True, "replay the latest motion forever", read_only=False))
+        self.autoplay = bool(declare(self, "autoplay", True, "start playing when a motion arrives", read_only=False))
+        self.speed = float(declare(self, "speed", 1.0, "playback speed (1 = the sequence's fps)", read_only=False,
+                                   low=0.01, high=100.0))
+        self.publish_motion_video = bool(declare(self, "publish_motion_video", True,
+                                                 "publish the rendered motion video"))
+        self.joint_radius = float(declare(self, "joint_radius", 0.006, "metres", low=0.0001, high=1.0))
+        self.bone_width = float(declare(self, "bone_width", 0.004, "metres", low=0.0001, high=1.0))
+        self.object_point_size = float(declare(self, "object_point_size", 0.004, "metres", low=0.0001, high=1.0))
+
+        self.markers_pub = self.create_publisher(MarkerArray, "viz/markers", 10)
+        self.cloud_pub = self.create_publisher(PointCloud2, "viz/object_cloud", 10)
+        self.video_pub = self.create_publisher(Image, "viz/video", 10)
+        self.motion_video_pub = self.create_publisher(Image, "viz/motion_video", 10)
+        self.create_subscription(HOIMotion, "motion", guarded_callback(self, self._on_motion, "motion"), latched_qos())
+        self.create_subscription(String, "sequence_path", guarded_callback(self, self._on_path, "sequence_path"),
+                                 latched_qos())
+        self.create_service(Trigger, "viz/replay", guarded_service(self, self._on_replay))
+        on_change(self, self._on_parameters)
 
         self._lock = threading.Lock()
         self.seq: HOISequence | None = None
@@ -71,7 +81,7 @@ class VizNode(Node):
         self.frame = 0
         self.playing = False
         self.timer = None
-        start_path = str(p("sequence_path", "").value)
+        start_path = str(declare(self, "sequence_path", "", "a saved sequence (.npz) to show at start-up"))
         if start_path:
             self._load(start_path)
 
@@ -101,13 +111,28 @@ class VizNode(Node):
             self.seq, self.motion_video = seq, motion_video
             self.frame = 0
             self.playing = self.autoplay
-        if self.timer is not None:
-            self.destroy_timer(self.timer)
-        self.timer = self.create_timer(1.0 / (seq.fps * self.speed), self._tick)
+        self._start_timer(seq.fps)
         self.get_logger().info(
             f"showing {seq.num_frames} frames at {seq.fps:g} fps from {source}"
             f"{' with video' if seq.video is not None else ''}"
         )
+
+    def _start_timer(self, fps: float) -> None:
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+        self.timer = self.create_timer(1.0 / (fps * self.speed), guarded_callback(self, self._tick, "playback"))
+
+    def _on_parameters(self, values: dict[str, Any]) -> None:
+        if "loop" in values:
+            self.loop = bool(values["loop"])
+        if "autoplay" in values:
+            self.autoplay = bool(values["autoplay"])
+        if "speed" in values:
+            self.speed = float(values["speed"])
+            with self._lock:
+                seq = self.seq
+            if seq is not None:
+                self._start_timer(seq.fps)
 
     def _on_replay(self, _req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
         with self._lock:

@@ -1,14 +1,20 @@
-"""PAM (pose → appearance → motion): the sim-to-real video engine, home of its models.
+"""PAM (pose → appearance → motion): the sim-to-real HOI video engine.
 
-Paper: ``shared/papers/pam-pose-appearance-motion-engine.md``. Stage I (poses) is the simulator's
-rollout (:mod:`hoi_ros.sim`), whose per-frame depth, segmentation and hand-keypoint maps PAM is
-conditioned on; they reach a model through :mod:`hoi_ros.data.sim` (``fields=("depth",
-"segmentation", "keypoint_map")``). Stage II (first frame from conditions: an image diffusion
-transformer with a ControlNet) and Stage III (video from the first frame and the condition
-sequences: CogVideoX image-to-video with a video ControlNet) will live here, built on the shared
-:mod:`hoi_ros.diffusion` layer (VAE, text encoders, schedulers, offload, checkpoints, accelerate
-training loop, video metrics) and served through :class:`hoi_ros.core.generation.Generator`.
+Paper: ``shared/papers/pam-pose-appearance-motion-engine.md``; guide: ``docs/pam.md``.
 
-Layer: a model; imports ``core``, ``diffusion`` and ``data``, never another model
-(docs/architecture.md). Nothing is implemented here yet.
+- Stage I (poses) is the simulator's rollout (:mod:`hoi_ros.sim`), whose per-frame depth,
+  segmentation and hand-keypoint maps PAM is conditioned on (:mod:`~hoi_ros.pam.conditions`;
+  datasets through :mod:`hoi_ros.data.sim` with ``fields=("depth", "segmentation", "keypoint_map")``).
+- Stage II (first frame from conditions): Flux + ControlNet, :mod:`~hoi_ros.pam.image_controlnet`.
+- Stage III (video from the first frame and the condition sequences): CogVideoX-I2V + a video
+  ControlNet, :mod:`~hoi_ros.pam.video_controlnet`; its loss :mod:`~hoi_ros.pam.video_loss`.
+- :mod:`~hoi_ros.pam.config` (YAML configs, tiny and paper scale on one code path),
+  :mod:`~hoi_ros.pam.models` (building both controlled models), :mod:`~hoi_ros.pam.pipeline`
+  (``PAMPipeline``, a :class:`hoi_ros.core.generation.Generator`), :mod:`~hoi_ros.pam.train`
+  (one ControlNet training command per stage), :mod:`~hoi_ros.pam.generate` (sim request → video
+  on the command line), :mod:`~hoi_ros.pam.params` (parameter counts on the meta device),
+  :mod:`~hoi_ros.pam.bench` (forward/backward time and memory of each ControlNet).
+
+Layer: a model; imports ``core``, ``diffusion``, ``data`` and ``sim`` (Stage I), never another model
+(docs/architecture.md).
 """

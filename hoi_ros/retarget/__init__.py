@@ -10,6 +10,7 @@
 - :mod:`.streaming`: frame-by-frame retargeting with state (:class:`StreamingRetargeter`);
 - :mod:`.handedness`: which hand keypoints are (palm orientation), mirroring; :mod:`.repair`: collision back-off;
 - :mod:`.visualize`: the side-by-side human / robot check (MuJoCo offscreen);
+- :mod:`.from_video`: a real hand video (MediaPipe, optional extra) to the robot, images in, joints out;
 - :mod:`.export`: writes the built-in hands' URDF/MJCF into ``urdf/``.
 """
 

@@ -271,6 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference", type=Path, default=None,
                     help="npz with reference keypoints [T, 21, 3] of the same video (compared after rigid alignment)")
     args = ap.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, ImportError) as exc:
+        print(f"from_video: {exc}")
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     from hoi_ros.core.io import npz_bytes, write_bytes_atomic, write_video
 
     frames, fps = read_frames(args.video, args.max_frames, args.stride)

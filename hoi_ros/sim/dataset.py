@@ -11,7 +11,10 @@ worker writes its own episode files) and writes (format: ``docs/sim.md``)::
                                        wrist_poses [T,7]
     root/contact_sheet.png             the first episodes' RGB, depth, segmentation, keypoints
 
-Same seed and config -> same bytes, whatever the number of workers. Command::
+Same seed and config -> same bytes, whatever the number of workers. A worker that dies (a
+segfault in a native library, the OOM killer) is detected, replaced, and its episode run once
+more; a second death ends the run with :class:`WorkerDied` naming the episode and its seed.
+Command::
 
     python -m hoi_ros.sim.dataset OUT -n 8 --seed 0 [--workers 2] [--config config/recipes/sim_dataset_default.yaml]
 """
@@ -23,7 +26,11 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import signal
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -115,13 +122,19 @@ def episode_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(index)])
 
 
-def make_episode(seed: int, index: int, cfg: DatasetConfig) -> Episode:
-    """Episode ``index`` of the dataset ``seed`` (a pure function of its arguments)."""
+def episode_plan(seed: int, index: int, cfg: DatasetConfig) -> tuple[TaskRequest, str, int]:
+    """(task request, camera preset, simulation seed) of episode ``index`` of the dataset ``seed``."""
     rng = episode_rng(seed, index)
     req = sample_request(rng, cfg.tasks)
     camera = cfg.cameras[int(rng.integers(len(cfg.cameras)))]
+    return req, camera, int(rng.integers(2**31))
+
+
+def make_episode(seed: int, index: int, cfg: DatasetConfig) -> Episode:
+    """Episode ``index`` of the dataset ``seed`` (a pure function of its arguments)."""
+    req, camera, episode_seed = episode_plan(seed, index, cfg)
     ep_cfg = EpisodeConfig.from_dict({**cfg.episode.to_dict(), "camera": camera})
-    return run_episode(req, ep_cfg, seed=int(rng.integers(2**31)))
+    return run_episode(req, ep_cfg, seed=episode_seed)
 
 
 def planned_seconds(seed: int, index: int, cfg: DatasetConfig) -> float:
@@ -155,36 +168,139 @@ def write_episode(ep: Episode, folder: Path, stem: str) -> dict[str, Any]:
     }
 
 
-def _episode_job(args: tuple[int, int, dict[str, Any], str]) -> tuple[int, dict[str, Any], dict[str, float]]:
+EpisodeJob = tuple[int, int, dict[str, Any], str]
+# (dataset seed, index, config, folder) -> (index, manifest entry, timings)
+JobResult = tuple[int, dict[str, Any], dict[str, float]]
+
+
+def _episode_job(args: EpisodeJob) -> JobResult:
     seed, index, cfg_dict, folder = args
     ep = make_episode(seed, index, DatasetConfig.from_dict(cfg_dict))
     return index, write_episode(ep, Path(folder), f"{index:06d}"), ep.timings
 
 
-def _init_worker(counter: Any, cores: list[int]) -> None:
-    """Pool initializer: one software-rasteriser thread, pinned to its own core when possible.
+class WorkerDied(RuntimeError):
+    """A worker process died twice on the same episode; the message names the episode and its seed."""
+
+
+def _init_worker(slot: int, cores: list[int]) -> None:
+    """Worker set-up: one software-rasteriser thread, pinned to its own core when possible.
 
     Mesa's llvmpipe otherwise starts a thread per core in every worker, and the workers then
     compete for the same cores (the 1 -> 2 core scaling benchmark depends on this).
     """
     os.environ["LP_NUM_THREADS"] = "1"
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with counter.get_lock():
-        slot = counter.value
-        counter.value += 1
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cores[slot % len(cores)]})
 
 
+def _worker(conn: Connection, slot: int, cores: list[int], job_fn: Callable[[EpisodeJob], JobResult]) -> None:
+    """A worker process: runs the jobs it is sent, one at a time, until it is sent ``None``."""
+    _init_worker(slot, cores)
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        try:
+            conn.send(("ok", job_fn(job)))
+        except Exception as exc:  # a Python error: the parent re-raises it
+            conn.send(("error", exc))
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
+
+
+class _WorkerPool:
+    """``workers`` spawned processes, each holding at most one job, so a dead one's job is known."""
+
+    def __init__(self, workers: int, cores: list[int], job_fn: Callable[[EpisodeJob], JobResult]) -> None:
+        self.ctx = mp.get_context("spawn")
+        self.cores, self.job_fn = list(cores), job_fn
+        self.procs: list[Any] = [None] * workers
+        self.conns: list[Connection | None] = [None] * workers
+        self.jobs: list[EpisodeJob | None] = [None] * workers
+        for slot in range(workers):
+            self._start(slot)
+
+    def _start(self, slot: int) -> None:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker, args=(child, slot, self.cores, self.job_fn), daemon=True)
+        proc.start()
+        child.close()
+        self.procs[slot], self.conns[slot], self.jobs[slot] = proc, parent, None
+
+    def run(self, jobs: list[EpisodeJob], done: Callable[..., None], describe: Callable[[EpisodeJob], str]) -> None:
+        """Run every job; a job whose worker dies runs once more in a new worker, then
+        :class:`WorkerDied` is raised with ``describe(job)``."""
+        pending = deque(jobs)
+        deaths: dict[int, int] = {}
+        while pending or any(job is not None for job in self.jobs):
+            for slot, job in enumerate(self.jobs):
+                if job is None and pending:
+                    self.jobs[slot] = pending.popleft()
+                    self.conns[slot].send(self.jobs[slot])
+            busy = [slot for slot, job in enumerate(self.jobs) if job is not None]
+            wait([self.conns[s] for s in busy] + [self.procs[s].sentinel for s in busy], timeout=5.0)
+            for slot in busy:
+                job = self.jobs[slot]
+                message = None
+                if self.conns[slot].poll():
+                    try:
+                        message = self.conns[slot].recv()
+                    except (EOFError, OSError):
+                        message = None
+                if message is not None:
+                    self.jobs[slot] = None
+                    if message[0] == "error":
+                        raise message[1]
+                    done(*message[1])
+                elif not self.procs[slot].is_alive():
+                    self.procs[slot].join()
+                    how = _death(self.procs[slot].exitcode)
+                    index = job[1]
+                    deaths[index] = deaths.get(index, 0) + 1
+                    if deaths[index] > 1:
+                        raise WorkerDied(f"{describe(job)}: its worker died twice ({how}); run it alone with "
+                                         "workers=1 to see the error")
+                    self._start(slot)  # a fresh worker; the episode goes first in line
+                    pending.appendleft(job)
+
+    def close(self) -> None:
+        for slot, proc in enumerate(self.procs):
+            if proc is not None and proc.is_alive():
+                try:
+                    self.conns[slot].send(None)
+                except (OSError, ValueError):
+                    pass
+        for proc in self.procs:
+            if proc is not None:
+                proc.join(timeout=10)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join()
+
+
 def write_dataset(root: str | os.PathLike, num_episodes: int, seed: int = 0, cfg: DatasetConfig | None = None,
                   workers: int = 1, progress: bool = True, in_process: bool | None = None,
-                  cores: list[int] | None = None) -> dict[str, Any]:
+                  cores: list[int] | None = None,
+                  episode_job: Callable[[EpisodeJob], JobResult] | None = None) -> dict[str, Any]:
     """Generate ``num_episodes`` episodes from ``seed`` into ``root`` (see the module docstring).
 
     ``workers`` processes (spawned) each simulate, render and write whole episodes, the longest
     (by plan) first;
     ``in_process`` (default: ``workers == 1``) runs them in this process instead. ``cores`` pins
     worker ``i`` to ``cores[i % len(cores)]`` (default: the cores this process may use).
+    A worker that dies is replaced and its episode runs once more; a second death raises
+    :class:`WorkerDied` naming the episode and its seed. ``episode_job`` replaces the function a
+    worker runs per episode (a module-level function, for the spawned workers; tests use it to
+    kill a worker).
     """
     if int(num_episodes) != num_episodes or num_episodes < 1:
         raise ValueError(f"num_episodes: must be a positive integer, got {num_episodes}")
@@ -205,19 +321,25 @@ def write_dataset(root: str | os.PathLike, num_episodes: int, seed: int = 0, cfg
         bar.set_postfix(success=sum(e["success"] for e in entries.values()))
         bar.update(1)
 
+    job_fn = episode_job or _episode_job
+
+    def describe(job: EpisodeJob) -> str:
+        return (f"episode {job[1]} of dataset seed {job[0]} (simulation seed "
+                f"{episode_plan(job[0], job[1], cfg)[2]})")
+
     if in_process if in_process is not None else workers == 1:
         for job in jobs:
-            done(*_episode_job(job))
+            done(*job_fn(job))
     else:
         if cores is None:
             cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         # Longest episodes first, so no worker is left alone with a long one at the end.
         jobs.sort(key=lambda job: -planned_seconds(job[0], job[1], cfg))
-        ctx = mp.get_context("spawn")
-        counter = ctx.Value("i", 0)
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(counter, list(cores))) as pool:
-            for result in pool.imap_unordered(_episode_job, jobs):
-                done(*result)
+        pool = _WorkerPool(min(int(workers), len(jobs)), list(cores), job_fn)
+        try:
+            pool.run(jobs, done, describe)
+        finally:
+            pool.close()
     bar.close()
     manifest = {
         "format": FORMAT, "version": VERSION, "seed": int(seed), "num_episodes": int(num_episodes),

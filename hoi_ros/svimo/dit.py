@@ -36,8 +36,8 @@ from diffusers.models.embeddings import (
     Timesteps,
     get_3d_rotary_pos_embed,
 )
-from diffusers.models.normalization import AdaLayerNorm
 from diffusers.models.modeling_utils import ModelMixin
+from diffusers.models.normalization import AdaLayerNorm
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBlock
 from torch import nn
 from torch.utils.checkpoint import checkpoint

@@ -73,7 +73,8 @@ class SViMoGenerator:
                 self.weights = "CogVideoX-I2V initialisation (motion stream and VID untrained)"
             else:
                 self.weights = f"random initialisation (seed {cfg.seed}), untrained"
-        self.dit.to(self.dtype).eval().requires_grad_(False)
+        # torch's cast: diffusers' ModelMixin.to (0.42) warns about float32 modules on any dtype argument.
+        torch.nn.Module.to(self.dit, self.dtype).eval().requires_grad_(False)
         self.vid.eval().requires_grad_(False)  # VID stays float32 (small; its own normalisation)
         route_conv3d_to_onednn(self.vid)  # batch-1 requests: its 3-D convs off torch's im2col kernel
         self.text_encoder = build_text_encoder(cfg.text)

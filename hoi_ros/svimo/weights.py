@@ -62,7 +62,6 @@ from hoi_ros.diffusion.components import (
 from hoi_ros.svimo.dit import DiTConfig, SViMoTransformer
 from hoi_ros.svimo.vid import VID, VIDConfig
 
-
 # (config.json key, DiTConfig attribute or a callable of it) that must agree.
 _CONFIG_CHECKS: tuple[tuple[str, str], ...] = (
     ("num_layers", "num_layers"),

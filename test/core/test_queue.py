@@ -108,3 +108,57 @@ def test_torch_oom_is_named() -> None:
     import torch
 
     assert describe_error(torch.cuda.OutOfMemoryError("boom")).startswith("GPU out of memory")
+
+
+def test_a_queued_job_cancels_at_once_and_frees_its_place(tmp_path) -> None:
+    gen = GatedGenerator()
+    done: list[str] = []
+    queue = GenerationQueue(gen, tmp_path, queue_size=1).start()
+    try:
+        running = Job("running", _request())
+        queue.submit(running)
+        assert gen.started.wait(5)
+        waiting = Job("waiting", _request(), on_done=lambda job: done.append(job.request_id))
+        queue.submit(waiting)
+        with pytest.raises(QueueFull):
+            queue.submit(Job("refused", _request()))
+        assert queue.cancel(waiting) is True
+        # Ended now, while the running job still holds the worker.
+        outcome = waiting.wait(0)
+        assert outcome is not None and outcome.cancelled and not outcome.success
+        assert outcome.message == "cancelled while queued" and done == ["waiting"]
+        assert not gen.gate.is_set() and running.outcome is None
+        queue.submit(Job("next", _request()))  # its place is free again
+        assert queue.in_flight == 2
+        assert queue.cancel(running) is False  # running: only its event is set
+        assert running.wait(5).cancelled
+    finally:
+        gen.gate.set()
+        queue.stop()
+
+
+def test_request_id_with_a_dot_names_its_files(tmp_path) -> None:
+    gen = GatedGenerator()
+    gen.gate.set()
+    queue = GenerationQueue(gen, tmp_path, queue_size=1).start()
+    try:
+        job = Job("v1.2", _request())
+        queue.submit(job)
+        out = job.wait(30)
+        assert out.success, out.message
+        assert out.video_path == str(tmp_path / "v1.2" / "v1.2.mp4")
+        assert out.sequence_path == str(tmp_path / "v1.2" / "v1.2.npz")
+        assert sorted(p.name for p in (tmp_path / "v1.2").iterdir()) == ["v1.2.mp4", "v1.2.npz"]
+    finally:
+        queue.stop()
+
+
+def test_start_removes_partial_folders_of_a_killed_process(tmp_path) -> None:
+    stale = tmp_path / ".old.partial"
+    stale.mkdir()
+    (stale / "old.mp4").write_bytes(b"half")
+    kept = tmp_path / "done"
+    kept.mkdir()
+    queue = GenerationQueue(GatedGenerator(), tmp_path, queue_size=0).start()
+    queue.stop()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done"]

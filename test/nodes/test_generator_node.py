@@ -31,11 +31,15 @@ def served(tmp_path_factory):
     """(client, node, output_root) of one hoi_generator loaded with config/models/svimo/tiny_for_tests.yaml."""
     assert PIPELINE.exists() and TINY.exists(), "SViMo's pipeline and tiny config are required"
     out = tmp_path_factory.mktemp("generations")
+    stale = out / ".crashed.partial"  # left by a killed node: removed at start-up
+    stale.mkdir()
+    (stale / "crashed.mp4").write_bytes(b"half a video")
     params = {"generator_config": str(TINY), "output_root": str(out), "queue_size": 1, "frame_id": "table"}
     client = GenerateClient("generator_test_client")
     try:
         with NodeProcess("hoi_ros.nodes.generator_node", "hoi_generator_tiny", params) as node:
             client.wait_ready(timeout=120, node=node)
+            assert not stale.exists(), node.log()
             yield client, node, out
     finally:
         client.close()
@@ -235,3 +239,47 @@ def test_demo_client_writes_contact_sheet(served, tmp_path) -> None:
         width, height = img.size
     # Two rows (generated video, rendered motion video) of the tiny model's 16 x 24 frames.
     assert height == 2 * 16 + 2 and width > 24
+
+
+def test_request_id_with_a_dot_and_a_trailing_newline(served) -> None:
+    client, _node, out = served
+    resp = client.call(make_request("srv", num_inference_steps=1, request_id="v1.2"), timeout=120)
+    assert resp.success, resp.message
+    assert resp.video_path == str(out / "v1.2" / "v1.2.mp4") and Path(resp.video_path).is_file()
+    assert resp.sequence_path == str(out / "v1.2" / "v1.2.npz") and Path(resp.sequence_path).is_file()
+    bad = client.call(make_request("srv", num_inference_steps=1, request_id="abc\n"), timeout=30)
+    assert not bad.success and bad.message.startswith("invalid request: request_id:"), bad.message
+    assert not (out / "abc").exists() and not (out / "abc\n").exists()
+
+
+def test_invalid_goals_are_rejected(served) -> None:
+    client, node, _out = served
+    for fields in ({"prompt": ""}, {"num_frames": 10_000}, {"request_id": "../x"}, {"guidance_scale": math.nan}):
+        handle = client.send_goal(make_request("action", **fields), expect_accepted=False)
+        assert not handle.accepted, fields
+    assert "rejected goal: invalid request: prompt: empty" in node.log()
+    node.assert_alive()
+
+
+def test_a_queued_goal_cancels_at_once_and_frees_its_place(served) -> None:
+    from action_msgs.msg import GoalStatus
+
+    client, node, _out = served
+    feedback: list = []
+    running = client.send_goal(make_request("action", num_inference_steps=500), feedback)
+    wait_for(lambda: any(f.stage == "denoising" for f in feedback), 60, "the running goal to start", node)
+    queued = client.send_goal(make_request("action", num_inference_steps=1, request_id="queued-then-cancelled"))
+    time.sleep(0.3)
+    start = time.monotonic()
+    client.wait_future(queued.cancel_goal_async(), 10, "the cancel response")
+    status, result = client.result(queued, timeout=10)
+    assert status == GoalStatus.STATUS_CANCELED and result.message == "cancelled while queued", result.message
+    assert time.monotonic() - start < 3, "a queued goal must not wait for the running one"
+    # Its place is free: the next request waits (it is not refused as busy) and runs after.
+    waiting = client.srv.call_async(make_request("srv", num_inference_steps=1))
+    time.sleep(1.0)
+    assert not waiting.done(), waiting.result().message if waiting.done() else ""
+    client.wait_future(running.cancel_goal_async(), 10, "the cancel response")
+    assert client.result(running)[0] == GoalStatus.STATUS_CANCELED
+    resp = client.wait_future(waiting, 120, "the queued call")
+    assert resp.success, resp.message

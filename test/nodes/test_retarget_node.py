@@ -42,7 +42,7 @@ class Client(BackgroundClient):
         self.node.create_subscription(PoseStamped, "/hoi/retarget/wrist_pose", self.got["wrist"].append, 100)
         self.node.create_subscription(JointTrajectory, "/hoi/retarget/trajectory", self.got["trajectory"].append,
                                       latched)
-        self.node.create_subscription(String, "/robot_description", self.got["description"].append, latched)
+        self.node.create_subscription(String, "/hoi/robot_description", self.got["description"].append, latched)
         self.motion_pub = self.node.create_publisher(HOIMotion, "/hoi/motion", latched)
         self.client = self.node.create_client(Retarget, "/hoi/retarget")
         self.start()
@@ -61,7 +61,7 @@ class Client(BackgroundClient):
     def parameter(self, node_name: str, name: str):
         from rcl_interfaces.srv import GetParameters
 
-        cli = self.node.create_client(GetParameters, f"/{node_name}/get_parameters")
+        cli = self.node.create_client(GetParameters, f"/hoi/{node_name}/get_parameters")
         assert cli.wait_for_service(timeout_sec=20)
         future = cli.call_async(GetParameters.Request(names=[name]))
         event = threading.Event()
@@ -71,10 +71,37 @@ class Client(BackgroundClient):
 
 
 
+    def set_parameter(self, node_name: str, name: str, value: float):
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        cli = self.node.create_client(SetParameters, f"/hoi/{node_name}/set_parameters")
+        assert cli.wait_for_service(timeout_sec=20)
+        future = cli.call_async(SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()]))
+        event = threading.Event()
+        future.add_done_callback(lambda _f: event.set())
+        assert event.wait(20)
+        return future.result().results[0]
+
+
+def _robot_folder(root: Path) -> Path:
+    """A user's robot folder holding broken robot descriptions, one per way a file can be wrong."""
+    folder = root / "robots"
+    folder.mkdir()
+    (folder / "not_yaml.yaml").write_text("name: [unclosed\nsecret: hunter2\n")
+    (folder / "not_xml.urdf").write_text("this is not XML")
+    (folder / "bad_urdf.yaml").write_text("name: bad_urdf\nurdf: not_xml.urdf\nkeypoints: {palm: 0}\n")
+    (folder / "a_folder.yaml").mkdir()
+    (folder / "no_keypoints.yaml").write_text("name: no_keypoints\nurdf: not_xml.urdf\n")
+    return folder
+
+
 @pytest.fixture(scope="module")
-def served():
+def served(tmp_path_factory):
     client = Client()
-    params = {"solver_config": str(CONFIG), "robot": "allegro", "stream": True, "loop": False}
+    folder = _robot_folder(tmp_path_factory.mktemp("robots"))
+    params = {"solver_config": str(CONFIG), "robot": "allegro", "stream": True, "loop": False,
+              "robot_folders": [str(folder)]}
     try:
         with NodeProcess("hoi_ros.nodes.retarget_node", "hoi_retarget_test", params) as node:
             wait_for(lambda: client.client.service_is_ready(), 60, "/hoi/retarget", node)
@@ -174,3 +201,53 @@ def test_stream_plays_joint_states_of_published_motions(served) -> None:
     urdf = get_robot("allegro").to_urdf()
     assert client.got["description"][-1].data == urdf
     assert client.parameter("hoi_retarget_test", "robot_description").string_value == urdf
+
+
+@pytest.mark.parametrize(("robot", "expected"), [
+    ("/etc/passwd/x.yaml", "robot: '/etc/passwd/x.yaml' is not a robot name"),
+    ("../../etc/hostname", "is not a robot name"),
+    ("allegro.yaml", "is not a robot name"),
+    ("not_yaml", "robot: not_yaml: not_yaml.yaml is not valid YAML (line 2)"),
+    ("bad_urdf", "robot: bad_urdf: cannot load bad_urdf.yaml: ParseError"),
+    ("a_folder", "robot: unknown robot 'a_folder'"),
+    ("no_keypoints", "robot: no_keypoints: cannot load no_keypoints.yaml:"),
+])
+def test_every_bad_robot_is_answered_by_name_and_the_node_keeps_serving(served, robot, expected) -> None:
+    from hoi_ros.nodes.conversions import sequence_to_motion_msg
+
+    client, node = served
+    resp = client.call(sequence_to_motion_msg(_sequence(6), "table"), robot=robot, timeout=30)
+    assert not resp.success and expected in resp.message, resp.message
+    assert "hunter2" not in resp.message and "hunter2" not in node.log()  # no file contents anywhere
+    time.sleep(0.2)
+    node.assert_alive()
+    ok = client.call(sequence_to_motion_msg(_sequence(6), "table"), robot="inspire", timeout=30)
+    assert ok.success, ok.message
+
+
+def test_runtime_parameter_changes_outside_the_range_are_refused(served) -> None:
+    client, node = served
+    refused = client.set_parameter("hoi_retarget_test", "speed", -5.0)
+    assert not refused.successful and "range" in refused.reason, refused.reason
+    assert client.parameter("hoi_retarget_test", "speed").double_value == 1.0
+    read_only = client.set_parameter("hoi_retarget_test", "robot", "inspire")
+    assert not read_only.successful and "read-only" in read_only.reason, read_only.reason
+    accepted = client.set_parameter("hoi_retarget_test", "speed", 2.0)
+    assert accepted.successful, accepted.reason
+    assert client.parameter("hoi_retarget_test", "speed").double_value == 2.0
+    assert client.set_parameter("hoi_retarget_test", "speed", 1.0).successful
+    node.assert_alive()
+
+
+def test_start_up_error_names_the_parameter_and_ends_the_process(tmp_path) -> None:
+    params = {"solver_config": str(CONFIG), "robot": "/etc/hostname.yaml"}
+    with NodeProcess("hoi_ros.nodes.retarget_node", "hoi_retarget_bad", params) as node:
+        assert node.wait_exit(60) == 1
+        log = node.log()
+    assert "cannot start: robot: '/etc/hostname.yaml' is not a robot name" in log, log
+    assert "Traceback" not in log, log
+    params = {"solver_config": str(CONFIG), "speed": -5.0}
+    with NodeProcess("hoi_ros.nodes.retarget_node", "hoi_retarget_bad", params) as node:
+        assert node.wait_exit(60) == 1
+        log = node.log()
+    assert "cannot start: speed: -5.0 is outside 0.01..100.0" in log, log

@@ -130,12 +130,25 @@ def _far_pose():
     ({"task": "grasp_lift", "object": "box", "use_object_pose": True}, "object_pose.position:"),  # in the table
     ({"task": "juggle", "object": "box"}, "task:"),
     ({"task": "place", "object": "box", "target_object": "mug"}, "target_object:"),
+    ({"task": "grasp_lift", "object": "box", "seed": 2**31}, "seed: 2147483648 exceeds 2147483647"),
 ])
 def test_bad_requests_get_a_named_error(served, fields, field: str) -> None:
     client, node = served
+    start = time.monotonic()
     resp = client.call(**fields)
     assert not resp.success and resp.message.startswith(f"invalid request: {field}"), resp.message
+    assert time.monotonic() - start < 5  # refused before the rollout
     node.assert_alive()
+
+
+def test_negative_seed_picks_one_and_reports_it(served) -> None:
+    client, _node = served
+    resp = client.call(task="push", object="block", seed=-1)
+    assert resp.success, resp.message
+    assert 0 <= resp.seed <= 2**31 - 1
+    again = client.call(task="push", object="block", seed=resp.seed)
+    assert again.success and again.seed == resp.seed
+    assert list(again.motion.object_points) == list(resp.motion.object_points)  # the seed it reports is the one used
 
 
 def test_nan_pose_and_unreachable_target_get_a_named_error(served) -> None:

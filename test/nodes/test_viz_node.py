@@ -134,3 +134,38 @@ def test_viz_plays_published_motion_once_on_demand(tmp_path) -> None:
             np.testing.assert_allclose(first, seq.hand_joints[0], atol=1e-6)
     finally:
         listener.close()
+
+
+def test_speed_outside_its_range_is_refused_and_a_bad_motion_is_skipped(tmp_path) -> None:
+    from hoi_ros.msg import HOIMotion
+
+    from hoi_ros.nodes.conversions import sequence_to_motion_msg
+
+    listener = Listener()
+    try:
+        with NodeProcess("hoi_ros.nodes.viz_node", "hoi_viz_params", {"loop": True}) as node:
+            assert listener.replay.wait_for_service(timeout_sec=20)
+            refused = listener.set_parameter("/hoi/hoi_viz_params", "speed", -5.0)
+            assert not refused.successful and "range" in refused.reason, refused.reason
+            assert listener.get_parameter("/hoi/hoi_viz_params", "speed") == 1.0
+            read_only = listener.set_parameter("/hoi/hoi_viz_params", "frame_id", "elsewhere")
+            assert not read_only.successful and "read-only" in read_only.reason, read_only.reason
+            assert listener.set_parameter("/hoi/hoi_viz_params", "speed", 2.0).successful
+            assert listener.get_parameter("/hoi/hoi_viz_params", "speed") == 2.0
+            # A motion whose arrays disagree with its sizes is logged and skipped; playback goes on.
+            bad = HOIMotion(num_frames=3, num_joints=21)
+            listener.motion_pub.publish(bad)
+            wait_for(lambda: "motion:" in node.log() or "malformed" in node.log(), 20, "the bad motion's log line",
+                     node)
+            listener.motion_pub.publish(sequence_to_motion_msg(_sequence(), "world"))
+            wait_for(lambda: len(listener.got["markers"]) >= 8, 20, "markers after the bad motion", node)
+            node.assert_alive()
+    finally:
+        listener.close()
+
+
+def test_start_up_value_outside_the_range_names_the_parameter(tmp_path) -> None:
+    with NodeProcess("hoi_ros.nodes.viz_node", "hoi_viz_bad", {"speed": -5.0}) as node:
+        assert node.wait_exit(60) == 1
+        log = node.log()
+    assert "cannot start: speed: -5.0 is outside 0.01..100.0" in log and "Traceback" not in log, log

@@ -31,6 +31,13 @@ def test_rigid_alignment_removes_rotation_and_translation_only() -> None:
     assert rigid_align_error(moved * np.array([-1.0, 1.0, 1.0]), ref).min() > 0.005
 
 
+def test_video_command_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hoi_ros.retarget.from_video import main
+
+    assert main([str(tmp_path / "none.mp4"), "--out", str(tmp_path)]) == 2
+    assert "video: " in capsys.readouterr().out
+
+
 def test_video_command_on_the_real_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Six frames of the shared real video: every frame detected, keypoints within 2 mm of the shared
     MediaPipe trajectory after rigid alignment, and the side-by-side video and trajectory written."""

@@ -108,3 +108,24 @@ def test_left_hand_on_a_right_robot_is_refused_or_mirrored(real_hand: np.ndarray
 def test_handedness_setting_is_validated() -> None:
     with pytest.raises(ValueError, match="handedness: must be 'check', 'mirror' or 'off'"):
         RetargetConfig(handedness="maybe")
+
+
+def test_a_simulated_left_hand_is_detected_and_drives_the_left_robot() -> None:
+    """The MuJoCo hand simulated as a left hand (not a mirrored recording): detected as left, refused by
+    the right robot, retargeted to the left one without collisions."""
+    import dataclasses
+
+    from hoi_ros.sim.dataset import episode_rng, sample_request
+    from hoi_ros.sim.tasks import simulate
+
+    req = dataclasses.replace(sample_request(episode_rng(0, 1)), side="left")
+    traj, _ = simulate(req, fps=30.0)
+    kp = np.asarray(traj.keypoints)[:, :21]
+    det = detect_side(kp)
+    assert det.side == "left" and det.frames_agreeing > 0.95, det
+    with pytest.raises(ValueError, match="the keypoints are a left hand"):
+        SequenceRetargeter("allegro").retarget(kp, 30.0)
+    cfg = RetargetConfig.from_yaml(CONFIG)
+    cfg.hand = "left"
+    res = SequenceRetargeter("allegro_left", cfg).retarget(kp, 30.0)
+    assert res.fingertip_error.mean() < 0.01 and not res.collision.any()

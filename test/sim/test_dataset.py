@@ -101,3 +101,23 @@ def test_dataset_command_writes_progress_and_a_contact_sheet(tmp_path: Path, cap
     with pytest.raises(SystemExit):
         main([str(tmp_path / "bad"), "-n", "1", "--tasks", "juggle"])
     assert "tasks:" in capsys.readouterr().err
+
+
+
+def test_a_killed_worker_is_replaced_and_its_episode_retried_once(tmp_path: Path) -> None:
+    from worker_faults import kill_worker_always, kill_worker_once
+
+    from hoi_ros.sim.dataset import WorkerDied, episode_plan
+
+    cfg = DatasetConfig(tasks=("push",), episode=TINY)
+    write_dataset(tmp_path / "a", 2, seed=5, cfg=cfg, progress=False)
+    write_dataset(tmp_path / "b", 2, seed=5, cfg=cfg, workers=2, progress=False, episode_job=kill_worker_once)
+    assert (tmp_path / "b" / "killed_1").exists()  # the worker really was killed once
+    digest_a, digest_b = _tree_digest(tmp_path / "a"), _tree_digest(tmp_path / "b")
+    digest_b.pop("killed_1")
+    assert digest_a == digest_b  # the retried episode is byte-identical
+    with pytest.raises(WorkerDied) as info:
+        write_dataset(tmp_path / "c", 2, seed=5, cfg=cfg, workers=2, progress=False, episode_job=kill_worker_always)
+    sim_seed = episode_plan(5, 1, cfg)[2]
+    assert f"episode 1 of dataset seed 5 (simulation seed {sim_seed}): its worker died twice (killed by SIGKILL)" \
+        in str(info.value)

@@ -104,10 +104,11 @@ def test_vid_built_from_the_dataclass_or_keywords() -> None:
     a, b = VID(cfg), VID(**dataclasses.asdict(cfg))
     assert a.cfg == b.cfg == cfg and public_config(a) == public_config(b) == dataclasses.asdict(cfg)
     assert list(a.state_dict()) == list(b.state_dict())
+    sizes = {k: v for k, v in TINY.items() if k not in ("conv_channels", "token_grid")}
     with torch.device("meta"):
-        default = VID()
-    assert default.cfg == VIDConfig() and default.config.conv_channels == VIDConfig().conv_channels
-    assert public_config(default) == dataclasses.asdict(VIDConfig())
+        default = VID(**sizes)
+    assert default.cfg == VIDConfig(**sizes) and default.config.conv_channels == [64, 128, 256]
+    assert public_config(default) == dataclasses.asdict(VIDConfig(**sizes))
     with pytest.raises(ValueError, match="num_object_points"):
         VID(**{**TINY, "num_object_points": 7})
     with pytest.raises(TypeError, match="unknown"):

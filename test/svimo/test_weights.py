@@ -1,24 +1,37 @@
-"""Initialisation of G_θ from a (tiny) CogVideoX-I2V transformer in diffusers format, tensor by tensor."""
+"""Weights of G_θ and M_φ: initialisation from a (tiny) CogVideoX-I2V transformer in diffusers
+format, tensor by tensor; trained SViMo weights as a diffusers-style folder, and the single-file
+checkpoint of earlier releases (still read, with a DeprecationWarning)."""
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from diffusers import CogVideoXTransformer3DModel
+from safetensors import safe_open
 
 from hoi_ros.diffusion.checkpointing import load_checkpoint, save_checkpoint
 from hoi_ros.svimo.dit import DiTConfig, SViMoTransformer
-from hoi_ros.svimo.weights import copy_source, init_from_cogvideox
+from hoi_ros.svimo.vid import VID, VIDConfig
+from hoi_ros.svimo.weights import convert_checkpoint, copy_source, init_from_cogvideox, load_svimo, save_svimo
+
+ROOT = Path(__file__).resolve().parents[2]
 
 C = 4
 CFG = DiTConfig(
     num_layers=2, num_attention_heads=2, attention_head_dim=16, latent_channels=C, text_embed_dim=24,
     max_text_seq_length=8, time_embed_dim=32, sample_frames=5, sample_height=4, sample_width=6,
 )
+
+
+VID_CFG = VIDConfig(num_joints=21, num_object_points=8, num_frames=5, latent_channels=C, conv_channels=[8],
+                    token_grid=[2], d_model=24, num_layers=1, num_heads=2, time_embed_dim=16,
+                    coord_offset=[0.1, 0.0, 0.05])
 
 
 def tiny_cogvideox(learned: bool = True, seed: int = 0) -> CogVideoXTransformer3DModel:
@@ -150,3 +163,117 @@ def test_svimo_checkpoint_roundtrip(tmp_path: Path) -> None:
         assert torch.equal(v, b.state_dict()[k]), k
     with pytest.raises(ValueError, match="does not match"):
         load_checkpoint(path, {"dit": SViMoTransformer(replace(CFG, num_layers=1))})
+
+
+# ---------------------------------------------------------------------- trained SViMo weights
+def trained_pair(seed: int = 0) -> tuple[SViMoTransformer, VID]:
+    torch.manual_seed(seed)
+    return SViMoTransformer(CFG), VID(VID_CFG)
+
+
+def assert_same_tensors(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for k in sa:
+        assert sa[k].dtype == sb[k].dtype and torch.equal(sa[k], sb[k]), k
+
+
+def test_svimo_folder_round_trip(tmp_path: Path) -> None:
+    dit, vid = trained_pair()
+    folder = save_svimo(tmp_path / "model", dit, vid, {"trained": "true", "steps": "7", "variant": "SViMo w/ VID"})
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert files == ["model_index.json", "transformer/config.json", "transformer/diffusion_pytorch_model.safetensors",
+                     "vid/config.json", "vid/diffusion_pytorch_model.safetensors"]
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["transformer"] == ["hoi_ros.svimo.dit", "SViMoTransformer"]
+    assert index["vid"] == ["hoi_ros.svimo.vid", "VID"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the folder form is not deprecated
+        dit2, vid2, meta = load_svimo(folder, CFG, VID_CFG)
+    assert meta == {"trained": "true", "steps": "7", "variant": "SViMo w/ VID"}
+    assert_same_tensors(dit, dit2)
+    assert_same_tensors(vid, vid2)
+    assert dit2.cfg == CFG and vid2.cfg == VID_CFG
+    # A runtime switch may differ from the saved config; the architecture may not.
+    load_svimo(folder, replace(CFG, gradient_checkpointing=True), VID_CFG)
+    with pytest.raises(ValueError, match=r"dit\.num_layers: 2 in the checkpoint, 1 in the config"):
+        load_svimo(folder, replace(CFG, num_layers=1), VID_CFG)
+    with pytest.raises(ValueError, match=r"vid\.coord_offset"):
+        load_svimo(folder, CFG, replace(VID_CFG, coord_offset=[0.0, 0.0, 0.0]))
+
+
+def test_single_file_checkpoint_still_loads_with_a_deprecation_warning(tmp_path: Path) -> None:
+    """The format of earlier releases (``dit.*`` + ``vid.*`` in one file), written here by
+    save_checkpoint: loads with a DeprecationWarning, leaves the global RNG alone, and converts to a
+    folder with the same tensors (bytes) and metadata."""
+    dit, vid = trained_pair(seed=1)
+    file = save_checkpoint(tmp_path / "svimo.safetensors", {"dit": dit, "vid": vid},
+                           {"trained": "false", "steps": "3"})
+    rng = torch.get_rng_state()
+    with pytest.warns(DeprecationWarning, match="single-file SViMo checkpoint"):
+        dit2, vid2, meta = load_svimo(file, CFG, VID_CFG)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert meta == {"trained": "false", "steps": "3"}
+    assert_same_tensors(dit, dit2)
+    assert_same_tensors(vid, vid2)
+    with pytest.raises(ValueError, match="does not match"):
+        with pytest.warns(DeprecationWarning):
+            load_svimo(file, replace(CFG, num_layers=1), VID_CFG)
+
+    folder = convert_checkpoint(file, tmp_path / "converted", CFG, VID_CFG)
+    with safe_open(str(file), framework="pt") as old:
+        for prefix, sub in (("dit", "transformer"), ("vid", "vid")):
+            with safe_open(str(folder / sub / "diffusion_pytorch_model.safetensors"), framework="pt") as new:
+                assert {f"{prefix}.{k}" for k in new.keys()} == {k for k in old.keys() if k.startswith(prefix + ".")}
+                for k in new.keys():
+                    assert new.get_tensor(k).numpy().tobytes() == old.get_tensor(f"{prefix}.{k}").numpy().tobytes()
+    assert load_svimo(folder, CFG, VID_CFG)[2] == meta
+
+
+def test_folder_rejects_pickles_missing_tensors_and_other_paths(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    dit, vid = trained_pair()
+    folder = save_svimo(tmp_path / "model", dit, vid)
+    weights = folder / "vid" / "diffusion_pytorch_model.safetensors"
+    tensors = load_file(weights)
+    tensors.pop("hand_out.bias")
+    save_file(tensors, weights)
+    with pytest.raises(ValueError, match=r"hand_out\.bias"):
+        load_svimo(folder, CFG, VID_CFG)
+    weights.unlink()
+    (folder / "vid" / "diffusion_pytorch_model.bin").write_bytes(b"not read")
+    with pytest.raises(ValueError, match="only safetensors"):
+        load_svimo(folder, CFG, VID_CFG)
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "transformer": ["diffusers", "UNet2DModel"]}))
+    with pytest.raises(ValueError, match="expected SViMoTransformer"):
+        load_svimo(folder, CFG, VID_CFG)
+    with pytest.raises(ValueError, match="neither"):
+        load_svimo(tmp_path / "missing", CFG, VID_CFG)
+
+
+def test_generator_loads_the_folder_and_the_old_single_file_alike(tmp_path: Path) -> None:
+    """SViMoGenerator on the tiny config: the same weights as a folder or as the old single file
+    give the same sequence, bit for bit; only the single file warns."""
+    from hoi_ros.core.generation import GenerationRequest
+    from hoi_ros.svimo.config import SViMoConfig
+    from hoi_ros.svimo.pipeline import SViMoGenerator
+
+    cfg = SViMoConfig.from_yaml(ROOT / "config/models/svimo/tiny_for_tests.yaml")
+    torch.manual_seed(5)
+    dit, vid = SViMoTransformer(cfg.dit), VID(cfg.vid)
+    folder = save_svimo(tmp_path / "model", dit, vid, {"trained": "true"})
+    file = save_checkpoint(tmp_path / "old.safetensors", {"dit": dit, "vid": vid}, {"trained": "true"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        new = SViMoGenerator(cfg, checkpoint=folder)
+    with pytest.warns(DeprecationWarning, match="single-file"):
+        old = SViMoGenerator(cfg, checkpoint=file)
+    image = (np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8)
+    req = GenerationRequest(image=image, prompt="lift the ball", num_frames=cfg.video.num_frames,
+                            num_inference_steps=2, seed=1, guidance_scale=1.0)
+    a, b = new.generate(req), old.generate(req)
+    assert a.metadata["weights_trained"] is True and a.metadata["weights"] == "SViMo checkpoint model"
+    for key in ("video", "hand_joints", "object_points"):
+        assert np.array_equal(getattr(a, key), getattr(b, key)), key

@@ -80,9 +80,15 @@ def test_recipe_runs_end_to_end(tmp_path: Path) -> None:
     # What ships: safetensors + JSON + the demo frame, loadable by the generator.
     shipped = tmp_path / "shipped"
     names = sorted(p.relative_to(shipped).as_posix() for p in shipped.rglob("*") if p.is_file())
-    assert names == ["demo.json", "demo_reference.png", "svimo.safetensors", "vae/config.json",
-                     "vae/diffusion_pytorch_model.safetensors"]
-    assert load_file(shipped / "svimo.safetensors").keys() == load_file(info["checkpoints"]["full"]).keys()
+    assert names == ["demo.json", "demo_reference.png", "model_index.json",
+                     "transformer/config.json", "transformer/diffusion_pytorch_model.safetensors",
+                     "vae/config.json", "vae/diffusion_pytorch_model.safetensors",
+                     "vid/config.json", "vid/diffusion_pytorch_model.safetensors"]
+    full = load_file(info["checkpoints"]["full"])  # the training run's single file (dit.* + vid.*)
+    for prefix, sub in (("dit", "transformer"), ("vid", "vid")):
+        shipped_weights = load_file(shipped / sub / "diffusion_pytorch_model.safetensors")
+        assert {f"{prefix}.{k}" for k in shipped_weights} == {k for k in full if k.startswith(prefix + ".")}
+        assert all(torch.equal(v, full[f"{prefix}.{k}"]) for k, v in shipped_weights.items())
     card = (tmp_path / "card.md").read_text()
     assert "Evaluation on held-out episodes" in card and "MPJPE" in card
     for task in ("grasp_lift", "push"):
@@ -94,6 +100,9 @@ def test_recipe_runs_end_to_end(tmp_path: Path) -> None:
 
     text = compare_runs(run, run)
     assert "full yes" in text and "vae yes" in text and " no" not in text
+    from hoi_ros.svimo.experiments.recipe import same_weights
+
+    assert same_weights(shipped, shipped) and not same_weights(shipped, info["checkpoints"]["full"])
     assert "| SViMo w/ VID (shipped) |" in text
 
 

@@ -1,0 +1,117 @@
+"""ArtHOI on one scene: flow-based part segmentation (§3.1) then Stage I (§3.2, Eq. 4-8), with
+the result as an :class:`~hoi_ros.core.articulation.Articulation` and, for sim scenes, its errors.
+
+Inputs (:class:`SceneInput`): the video, the object and hand masks ``M^o(t)``, ``M^h(t)`` (the
+paper gets them from SAM; sim scenes give them from the renderer's segmentation), the camera and
+the object's surface points at frame 0 (its "known geometry", App. A), never its parts: which
+points move is what §3.1 finds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hoi_ros.arthoi.config import ArtHOIConfig
+from hoi_ros.arthoi.gaussians import canonical_gaussians, colors_from_image
+from hoi_ros.arthoi.metrics import articulation_metrics, relative_motion
+from hoi_ros.arthoi.segmentation import PartSegmentation, segment_parts, visible_points
+from hoi_ros.arthoi.stage1 import JointEstimate, StageIInputs, StageIResult, estimate_joint, optimise_articulation
+from hoi_ros.core.articulation import Articulation, Joint
+from hoi_ros.core.camera import Camera
+
+
+@dataclass
+class SceneInput:
+    """One monocular scene for ArtHOI (see the module docstring)."""
+
+    video: np.ndarray  # [T, H, W, 3] uint8
+    object_masks: np.ndarray  # [T, H, W] bool
+    hand_masks: np.ndarray  # [T, H, W] bool
+    camera: Camera
+    surface_points: np.ndarray  # [G, 3] world, frame 0
+    name: str = "object"
+    truth: dict[str, Any] | None = None  # sim ground truth (for metrics only)
+
+
+@dataclass
+class ArtHOIResult:
+    """Segmentation, Stage I, the joint and the articulation; ``metrics`` when the truth is known."""
+
+    segmentation: PartSegmentation
+    stage1: StageIResult
+    joint: JointEstimate
+    articulation: Articulation
+    timings: dict[str, float]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def scene_from_episode(episode: Any, num_points: int = 1200, seed: int = 0) -> SceneInput:
+    """A :class:`SceneInput` from an :class:`hoi_ros.sim.articulated.ArticulatedEpisode`.
+
+    Masks come from the rendered segmentation (labels >= 2: the object, 1: the hand); the surface
+    points are the object's geometry placed at its frame-0 pose. The truth (part poses, joint,
+    the moving part's points) is kept for the metrics.
+    """
+    from hoi_ros.sim.articulated import LABEL_FIRST_PART
+    from hoi_ros.sim.scene import LABEL_HAND
+
+    seq = episode.sequence
+    art = seq.articulations[0]
+    local, parts = episode.spec.surface_points(num_points, np.random.default_rng(seed))
+    pose0 = art.part_poses[0][parts]  # [G, 4, 4]
+    xyz0 = np.einsum("gij,gj->gi", pose0, np.concatenate([local, np.ones((len(local), 1))], 1))[:, :3]
+    origin, axis = art.axis_world(0, 0)
+    truth = {"part_poses": art.part_poses[:, 1], "joint_type": art.joints[0].type, "axis": axis, "origin": origin,
+             "states": art.joint_state(0) - art.joint_state(0)[0], "point_parts": parts}
+    return SceneInput(seq.video, episode.segmentation >= LABEL_FIRST_PART, episode.segmentation == LABEL_HAND,
+                      seq.camera, xyz0, art.object_name, truth)
+
+
+def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
+               progress: Callable[[str, int, int, dict[str, float]], None] | None = None) -> ArtHOIResult:
+    """Segmentation + Stage I on ``scene``; ``progress(stage, step, steps, info)`` reports along."""
+    cfg = cfg or ArtHOIConfig()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if progress:
+        progress("segmentation", 0, 1, {})
+    seg = segment_parts(scene.video, scene.object_masks, scene.camera, scene.surface_points, cfg.segmentation)
+    timings["segmentation_s"] = time.perf_counter() - t0
+    if progress:
+        progress("segmentation", 1, 1, {"dynamic_points": int(seg.points.dynamic.sum()), "pairs": len(seg.pairs)})
+    t1 = time.perf_counter()
+    vis = visible_points(scene.surface_points, scene.camera)
+    colors = colors_from_image(scene.surface_points, scene.video[0], scene.camera, vis)
+    gauss = canonical_gaussians(scene.surface_points, colors, cfg.render.sigma_m, cfg.render.opacity)
+    inp = StageIInputs(scene.video, scene.object_masks, scene.hand_masks, scene.camera, gauss, seg.w_dynamic,
+                       seg.w_static, seg.pairs, seg.flows)
+
+    def frame_done(t: int, n: int, iters: int, loss: float) -> None:
+        if progress:
+            progress("stage1", t, n - 1, {"iterations": iters, "loss": loss})
+
+    s1 = optimise_articulation(inp, cfg.stage1, cfg.render, frame_done)
+    timings["stage1_s"] = time.perf_counter() - t1
+    dyn = seg.dynamic
+    centroid = scene.surface_points[dyn].mean(0) if dyn.any() else scene.surface_points.mean(0)
+    joint = estimate_joint(s1.transforms, centroid, cfg.stage1.revolute_min_deg)
+    n = len(s1.transforms)
+    art = Articulation(scene.name, ("static", "moving"),
+                       (Joint("joint", joint.type, 0, 1, tuple(joint.axis), tuple(joint.origin)),),
+                       joint.states.reshape(n, 1), np.stack([np.tile(np.eye(4), (n, 1, 1)), s1.transforms], axis=1))
+    result = ArtHOIResult(seg, s1, joint, art, timings)
+    if scene.truth is not None:
+        tr = scene.truth
+        gt_motion = relative_motion(tr["part_poses"])
+        moving_pts = scene.surface_points[np.asarray(tr["point_parts"]) == 1]
+        result.metrics = articulation_metrics(s1.transforms, gt_motion, joint.axis, tr["axis"], joint.states,
+                                              tr["states"], tr["joint_type"], moving_pts)
+        result.metrics["joint_type_correct"] = float(joint.type == tr["joint_type"])
+        truth_dyn = np.asarray(tr["point_parts"]) == 1
+        result.metrics["gaussian_part_accuracy"] = float(np.mean(dyn == truth_dyn))
+    return result

@@ -1,6 +1,7 @@
 """Round-trip latency of the /hoi/generate action with a model config (default: SViMo tiny).
 
-    source scripts/env.sh && python bench/generate_roundtrip.py [--config config/models/svimo/tiny_for_tests.yaml] [--repeats 5]
+    source scripts/env.sh && python bench/generate_roundtrip.py \
+        [--config config/models/svimo/tiny_for_tests.yaml] [--repeats 5]
 
 Starts ``hoi_generator`` in a separate process, sends ``--repeats`` goals with the model's default
 frames and steps (after one warm-up goal) and reports the median wall time from sending the goal to

@@ -78,15 +78,19 @@ fi
 
 # 6. colcon build of the hoi_ros interfaces (msg/srv/action) and the node executables.
 # (launch/, config/ and urdf/ are installed to share/hoi_ros, so they count too.)
+# vendor/tf2_msgs (the /tf message type; no PyPI wheel exists) is built beside it unless the
+# environment already has a tf2_msgs package.
 build_hash=$(hash_of package.xml CMakeLists.txt cmake/* msg/* srv/* action/* pyproject.toml "$STAMPS/requirements" \
-  $(find launch config urdf -type f 2>/dev/null | sort))
+  $(find launch config urdf vendor -type f 2>/dev/null | sort))
+BASE_PATHS=("$ROOT")
+[ -d "$VENV/share/tf2_msgs" ] || BASE_PATHS+=("$ROOT/vendor/tf2_msgs")
 if ! stamp_ok colcon "$build_hash" || [ ! -f "$ROOT/install/setup.bash" ]; then
   log "colcon: building hoi_ros"
   mkdir -p "$ROOT/log"
   (
     export VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH"
     export CMAKE_PREFIX_PATH="$VENV" AMENT_PREFIX_PATH="$VENV"
-    colcon --log-base "$ROOT/log" build --base-paths "$ROOT" --build-base "$ROOT/build" \
+    colcon --log-base "$ROOT/log" build --base-paths "${BASE_PATHS[@]}" --build-base "$ROOT/build" \
       --install-base "$ROOT/install" --event-handlers console_direct- \
       --cmake-args -DPython3_EXECUTABLE="$VPY" -DBUILD_TESTING=OFF \
       > "$ROOT/log/colcon-build.txt" 2>&1 || { cat "$ROOT/log/colcon-build.txt" >&2; exit 1; }

@@ -45,7 +45,8 @@ class RenderConfig:
 
     scale: float = 0.5  # render at this fraction of the video's resolution
     num_gaussians: int = 1200  # canonical Gaussians sampled on the object's surface
-    sigma_m: float = 0.006  # isotropic 3D standard deviation (m)
+    sigma_m: float | None = None  # isotropic 3D standard deviation (m); None: sigma_spacing x the
+    sigma_spacing: float = 0.7  # mean nearest-neighbour spacing of the surface points (no holes)
     opacity: float = 0.9
     background: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
@@ -65,7 +66,7 @@ class StageIConfig:
     lr: float = 3e-3
     iterations: int = 200  # per frame (App. A), an upper bound with early stop
     early_stop_rel: float = 1e-4  # stop when the loss improved less than this (relative) ...
-    early_stop_patience: int = 10  # ... over this many iterations
+    early_stop_patience: int = 20  # ... over this many iterations
     grad_clip: float = 1.0  # App. A
     use_articulation_loss: bool = True  # ablation "w/o L_a"
     use_smoothness_loss: bool = True  # ablation "w/o L_s"

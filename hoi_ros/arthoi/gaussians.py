@@ -208,9 +208,21 @@ def colors_from_image(xyz: np.ndarray, image: np.ndarray, camera: Camera, visibl
     return col
 
 
-def canonical_gaussians(xyz0: np.ndarray, colors: np.ndarray, sigma: float, opacity: float,
-                        dtype: torch.dtype = torch.float32) -> Gaussians:
-    """The object's canonical Gaussians ``G^o(0)`` at surface points ``xyz0`` (world, frame 0)."""
+def surface_sigma(xyz: np.ndarray, spacing_factor: float = 0.7) -> float:
+    """A Gaussian size that closes the gaps between surface samples: ``spacing_factor`` times the
+    mean distance from each point to its nearest neighbour."""
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(np.asarray(xyz, dtype=np.float64)).query(xyz, k=2)
+    return float(spacing_factor * d[:, 1].mean())
+
+
+def canonical_gaussians(xyz0: np.ndarray, colors: np.ndarray, sigma: float | None, opacity: float,
+                        dtype: torch.dtype = torch.float32, spacing_factor: float = 0.7) -> Gaussians:
+    """The object's canonical Gaussians ``G^o(0)`` at surface points ``xyz0`` (world, frame 0);
+    ``sigma`` None: :func:`surface_sigma`."""
     g = len(xyz0)
+    if sigma is None:
+        sigma = surface_sigma(xyz0, spacing_factor)
     return Gaussians(torch.as_tensor(np.asarray(xyz0), dtype=dtype), torch.as_tensor(np.asarray(colors), dtype=dtype),
                      torch.full((g,), float(sigma), dtype=dtype), torch.full((g,), float(opacity), dtype=dtype))

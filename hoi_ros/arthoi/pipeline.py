@@ -87,9 +87,10 @@ def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
     t1 = time.perf_counter()
     vis = visible_points(scene.surface_points, scene.camera)
     colors = colors_from_image(scene.surface_points, scene.video[0], scene.camera, vis)
-    gauss = canonical_gaussians(scene.surface_points, colors, cfg.render.sigma_m, cfg.render.opacity)
+    gauss = canonical_gaussians(scene.surface_points, colors, cfg.render.sigma_m, cfg.render.opacity,
+                                spacing_factor=cfg.render.sigma_spacing)
     inp = StageIInputs(scene.video, scene.object_masks, scene.hand_masks, scene.camera, gauss, seg.w_dynamic,
-                       seg.w_static, seg.pairs, seg.flows)
+                       seg.w_static, seg.pairs, seg.flows, seg.back_flows)
 
     def frame_done(t: int, n: int, iters: int, loss: float) -> None:
         if progress:

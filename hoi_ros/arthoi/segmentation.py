@@ -65,14 +65,14 @@ class PointClasses:
 def classify_tracks(tracks: np.ndarray, visible: np.ndarray, cfg: SegmentationConfig) -> PointClasses:
     """Dynamic (> 5 px), static (<= 2 px) and quasi-static points of tracks ``[T, N, 2]`` (App. A).
 
-    Static and quasi-static points must be tracked through ``min_track_fraction`` of the frames."""
+    Every class needs its track kept through ``min_track_fraction`` of the frames."""
     tracks = np.asarray(tracks, dtype=np.float64)
     disp = np.linalg.norm(tracks - tracks[:1], axis=-1)
     motion = np.where(visible, disp, 0.0).max(axis=0)
-    dynamic = motion > cfg.dynamic_px
-    # A track lost early (occluded, off the object) has not shown its whole motion F_{0->T}: it
-    # may prompt as dynamic (it moved), but neither as static nor as quasi-static.
+    # A track lost early (covered, dragged off the object by the flow) has not shown its motion
+    # F_{0->T}: it prompts nothing.
     tracked = np.asarray(visible).mean(axis=0) >= cfg.min_track_fraction
+    dynamic = (motion > cfg.dynamic_px) & tracked
     static = (motion <= cfg.static_px) & tracked
     thr = cfg.quasi_static_min_px
     full = dynamic & tracked
@@ -95,13 +95,16 @@ class Segmenter(Protocol):
 class GrabCutSegmenter:
     """Classical substitute for SAM: GrabCut initialised from the point prompts.
 
-    Outside the object mask is background for certain; inside it each pixel starts as probable
-    foreground or background after its nearest prompt (dynamic or static); the prompts themselves
-    are certain (a disk of ``seed_radius`` px). The result is kept inside the object mask.
+    Outside the object mask is background for certain; inside it a pixel starts as probable
+    foreground when its nearest prompt is dynamic and at most ``prompt_radius_px`` away, as
+    probable background otherwise (what no prompt shows moving is taken as still until its colour
+    says otherwise); the prompts themselves are certain (a disk of ``seed_radius`` px). The result
+    is kept inside the object mask.
     """
 
     iterations: int = 5
     seed_radius: int = 1
+    prompt_radius_px: float = 6.0
 
     def __call__(self, image: np.ndarray, object_mask: np.ndarray, dynamic_points: np.ndarray,
                  static_points: np.ndarray) -> np.ndarray:
@@ -116,9 +119,10 @@ class GrabCutSegmenter:
         rows, cols = np.nonzero(obj)
         seeds = np.concatenate([dyn, sta])
         is_dyn = np.concatenate([np.ones(len(dyn), bool), np.zeros(len(sta), bool)])
-        _, nearest = cKDTree(seeds).query(np.stack([cols, rows], axis=1))
+        dist, nearest = cKDTree(seeds).query(np.stack([cols, rows], axis=1))
         gc = np.full((h, w), cv2.GC_BGD, dtype=np.uint8)
-        gc[rows, cols] = np.where(is_dyn[nearest], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+        near_dyn = is_dyn[nearest] & (dist <= self.prompt_radius_px)
+        gc[rows, cols] = np.where(near_dyn, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
         for pts, label in ((sta, cv2.GC_BGD), (dyn, cv2.GC_FGD)):
             for u, v in np.round(pts).astype(int):
                 cv2.circle(gc, (int(u), int(v)), self.seed_radius, int(label), -1)
@@ -177,7 +181,7 @@ def make_segmenter(cfg: SegmentationConfig) -> Segmenter:
 
 
 # --------------------------------------------------------------------------- Fig. 3a, Eq. 3
-def visible_points(xyz: np.ndarray, camera: Camera, tolerance_m: float = 0.01, splat_px: int = 1) -> np.ndarray:
+def visible_points(xyz: np.ndarray, camera: Camera, tolerance_m: float = 0.004, splat_px: int = 1) -> np.ndarray:
     """``[G]`` bool: which 3D points are in front (a z-buffer of the points themselves, each splatted
     over ``2 * splat_px + 1`` pixels; no depth sensor is needed)."""
     uv, depth = camera.project(np.asarray(xyz, dtype=np.float64))
@@ -278,7 +282,8 @@ def binding_pairs(xyz: np.ndarray, quasi_static: np.ndarray, static: np.ndarray,
 class PartSegmentation:
     """What §3.1 gives Stage I."""
 
-    flows: np.ndarray  # [T-1, H, W, 2]
+    flows: np.ndarray  # [T-1, H, W, 2], F_{t -> t+1}
+    back_flows: np.ndarray | None  # [T-1, H, W, 2], F_{t+1 -> t} (forward-backward check)
     points: PointClasses
     part_mask: np.ndarray  # [H, W] bool, M^d(0)
     object_mask: np.ndarray  # [H, W] bool, M^o(0)
@@ -328,4 +333,4 @@ def segment_parts(video: np.ndarray, object_masks: np.ndarray, camera: Camera, x
     dyn = wd > ws
     qs = quasi_static_gaussians(xyz0, camera, dyn, vis0, classes.points[classes.quasi_static], cfg.qs_pixel_radius)
     pairs = binding_pairs(xyz0, qs, ~dyn, cfg.binding_radius_m)
-    return PartSegmentation(flows, classes, part, masks[0], wd, ws, vis0, qs, pairs)
+    return PartSegmentation(flows, back, classes, part, masks[0], wd, ws, vis0, qs, pairs)

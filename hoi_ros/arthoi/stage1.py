@@ -17,9 +17,9 @@ Choices the paper leaves open (all in :class:`~hoi_ros.arthoi.config.StageIConfi
 - L_r (Eq. 6): colour error on the object's pixels ``M^o(t)`` plus ``beta^o`` times the
   silhouette error on every pixel the hand does not cover (the hand is not part of ``G^o``);
   means over pixels, at ``render.scale`` of the video's resolution, inside the object's crop.
-- L_tr (Eq. 8): each dynamic Gaussian visible at t-1 should project where the flow
-  ``F_{t-1 -> t}`` carries its projection at t-1; mean squared error in units of
-  :data:`TRACK_UNIT_PX` pixels.
+- L_tr (Eq. 8): each dynamic Gaussian seen at frame 0 should project onto its flow track (the
+  flows chained from frame 0, :func:`gaussian_tracks`) while the track is kept; mean squared
+  error in units of :data:`TRACK_UNIT_PX` pixels.
 - L_a (Eq. 7): the sum over the binding pairs of the squared change of their distance (metres).
 - L_s: the squared second difference of the transform parameters (first difference at t = 1).
 """
@@ -36,7 +36,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from hoi_ros.arthoi.config import RenderConfig, StageIConfig
-from hoi_ros.arthoi.flow import sample_flow
+from hoi_ros.arthoi.flow import track_points
 from hoi_ros.arthoi.gaussians import Gaussians, TorchCamera, render
 from hoi_ros.arthoi.segmentation import visible_points
 from hoi_ros.core.camera import Camera
@@ -69,7 +69,8 @@ class StageIInputs:
     w_dynamic: np.ndarray  # [G]
     w_static: np.ndarray  # [G]
     pairs: np.ndarray  # [E, 2]
-    flows: np.ndarray  # [T-1, H, W, 2]
+    flows: np.ndarray  # [T-1, H, W, 2], F_{t -> t+1}
+    back_flows: np.ndarray | None = None  # [T-1, H, W, 2], F_{t+1 -> t} (forward-backward check)
 
 
 @dataclass
@@ -104,25 +105,24 @@ class _Frames:
         self.background = tuple(rcfg.background)
 
 
-def _track_targets(inp: StageIInputs, means_prev: np.ndarray, dynamic: np.ndarray, t: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Eq. 8's 2D targets at frame t: visible dynamic Gaussians at t-1 carried by F_{t-1 -> t}."""
-    cam = inp.camera
-    idx = np.flatnonzero(dynamic & visible_points(means_prev, cam))
+def gaussian_tracks(inp: StageIInputs, dynamic: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eq. 8's 2D targets: the dynamic Gaussians seen at frame 0, tracked through the video by the
+    flow (``F_{t -> t+1}`` chained, with the forward-backward check when ``back_flows`` is given).
+
+    Returns the Gaussians' indices ``[N]``, their tracks ``[T, N, 2]`` and visibility ``[T, N]``;
+    tracking from frame 0 (as CoTracker does) keeps the targets independent of the estimate.
+    """
+    idx = np.flatnonzero(dynamic & visible_points(inp.gaussians.means.detach().numpy().astype(np.float64),
+                                                  inp.camera))
     if len(idx) == 0:
-        return idx, np.zeros((0, 2))
-    uv, _ = cam.project(means_prev[idx])
+        return idx, np.zeros((len(inp.video), 0, 2)), np.zeros((len(inp.video), 0), dtype=bool)
+    uv, _ = inp.camera.project(inp.gaussians.means.detach().numpy().astype(np.float64)[idx])
     h, w = inp.object_masks.shape[1:]
-    target = uv + sample_flow(inp.flows[t - 1], uv)
-    px = np.round(uv).astype(int)
-    pt = np.round(target).astype(int)
-    inside = (pt[:, 0] >= 0) & (pt[:, 0] < w) & (pt[:, 1] >= 0) & (pt[:, 1] < h)
-    ok = inside & (px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)
-    pt = np.clip(pt, 0, [w - 1, h - 1])
-    px = np.clip(px, 0, [w - 1, h - 1])
-    # Flow is trusted only from object pixels (not the hand) at t-1 to object pixels at t.
-    ok &= inp.object_masks[t - 1][px[:, 1], px[:, 0]] & inp.object_masks[t][pt[:, 1], pt[:, 0]]
-    return idx[ok], target[ok]
+    px = np.clip(np.round(uv).astype(int), 0, [w - 1, h - 1])
+    on_object = inp.object_masks[0][px[:, 1], px[:, 0]]
+    idx, uv = idx[on_object], uv[on_object]
+    tracks, visible = track_points(inp.flows, uv, inp.object_masks, inp.back_flows)
+    return idx, tracks, visible
 
 
 def optimise_articulation(inp: StageIInputs, cfg: StageIConfig | None = None, rcfg: RenderConfig | None = None,
@@ -142,6 +142,7 @@ def optimise_articulation(inp: StageIInputs, cfg: StageIConfig | None = None, rc
     pairs = torch.as_tensor(inp.pairs, dtype=torch.long).reshape(-1, 2)
     d0 = (mu0[pairs[:, 0]] - mu0[pairs[:, 1]]).norm(dim=1) if len(pairs) else None
     full_cam = TorchCamera.from_camera(inp.camera, torch.float32)
+    track_idx, tracks, track_vis = gaussian_tracks(inp, dynamic)
     n = inp.video.shape[0]
     params = np.zeros((n, 6))  # rotvec, translation about the centroid
     iters = np.zeros(n, dtype=int)
@@ -158,11 +159,9 @@ def optimise_articulation(inp: StageIInputs, cfg: StageIConfig | None = None, rc
         p = torch.tensor(init, dtype=mu0.dtype, requires_grad=True)
         prev = torch.as_tensor(params[t - 1], dtype=mu0.dtype)
         prev2 = torch.as_tensor(params[t - 2], dtype=mu0.dtype) if t >= 2 else None
-        with torch.no_grad():
-            means_prev = means_of(prev).numpy().astype(np.float64)
-        tr_idx, tr_target = _track_targets(inp, means_prev, dynamic, t) if cfg.use_tracking_loss else (None, None)
-        tr_idx_t = torch.as_tensor(tr_idx, dtype=torch.long) if tr_idx is not None else None
-        tr_target_t = torch.as_tensor(tr_target, dtype=mu0.dtype) if tr_target is not None else None
+        seen = track_vis[t]
+        tr_idx_t = torch.as_tensor(track_idx[seen], dtype=torch.long)
+        tr_target_t = torch.as_tensor(tracks[t][seen], dtype=mu0.dtype)
         opt = torch.optim.Adam([p], lr=cfg.lr)
         history: list[float] = []
         best = (np.inf, init.copy(), {})
@@ -175,24 +174,24 @@ def optimise_articulation(inp: StageIInputs, cfg: StageIConfig | None = None, rc
             sil = (((out["silhouette"] - obj) ** 2) * valid).sum() / valid.sum().clamp(min=1.0)
             loss_r = colour + cfg.beta_silhouette * sil  # Eq. 6
             loss = cfg.lambda_r * loss_r
-            parts = {"L_r": float(loss_r)}
-            if cfg.use_tracking_loss and tr_idx_t is not None and len(tr_idx_t):
+            parts = {"L_r": float(loss_r.detach())}
+            if cfg.use_tracking_loss and len(tr_idx_t):
                 uv, _ = full_cam.project(means[tr_idx_t])
                 loss_tr = (((uv - tr_target_t) / TRACK_UNIT_PX) ** 2).sum(-1).mean()  # Eq. 8
                 loss = loss + cfg.lambda_tr * loss_tr
-                parts["L_tr"] = float(loss_tr)
+                parts["L_tr"] = float(loss_tr.detach())
             if cfg.use_articulation_loss and d0 is not None:
                 d = (means[pairs[:, 0]] - means[pairs[:, 1]]).norm(dim=1)
                 loss_a = ((d - d0) ** 2).sum()  # Eq. 7
                 loss = loss + cfg.lambda_a * loss_a
-                parts["L_a"] = float(loss_a)
+                parts["L_a"] = float(loss_a.detach())
             if cfg.use_smoothness_loss:
                 loss_s = ((p - 2 * prev + prev2) ** 2).sum() if prev2 is not None else ((p - prev) ** 2).sum()
                 loss = loss + cfg.lambda_s * loss_s
-                parts["L_s"] = float(loss_s)
+                parts["L_s"] = float(loss_s.detach())
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p], cfg.grad_clip)
-            value = float(loss)
+            value = float(loss.detach())
             if value < best[0]:
                 best = (value, p.detach().numpy().copy(), parts)
             opt.step()

@@ -1,4 +1,5 @@
-"""Demo client of the ``/hoi/generate`` action: image + prompt in, progress bar, contact sheet out.
+"""Demo client of the ``generate`` action (:class:`hoi_ros.nodes.client.HOIClient`): image + prompt in,
+progress bar, contact sheet out.
 
     python -m hoi_ros.nodes.demo_client --prompt "grasp the ball and lift it" [--image ref.png]
 
@@ -8,7 +9,9 @@ model's 64 x 96), and without ``--prompt`` the prompt is that episode's (``demo.
 The feedback drives a tqdm bar (one tick per denoising step). On success it reads the
 saved sequence and writes ``<request_id>_sheet.png`` (a contact sheet: generated video above the
 rendered motion video of the generated 3D motion) and ``<request_id>_motion.mp4`` into ``--out``
-(default: the request's output folder, when this client runs on the generator's machine).
+(default: the request's output folder, when this client runs on the generator's machine; on
+another machine pass ``--out``: the sheet is then made from the motion in the result, without
+the generated video, which stays on the server).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,20 +65,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", default="", help="folder for the sheet and motion video; default: the output folder")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the result")
     ap.add_argument("--server-timeout", type=float, default=30.0, help="seconds to wait for the action server")
+    ap.add_argument("--namespace", default="/hoi", help="namespace of the stack (its generate action)")
     return ap.parse_args(argv)
 
 
-def write_outputs(sequence_path: str, out_dir: Path, request_id: str) -> tuple[Path, Path]:
-    """Contact sheet PNG (video + rendered motion video) and the motion video mp4 of a result."""
+def write_outputs(sequence_path: str, out_dir: Path, request_id: str, motion_msg: Any = None) -> tuple[Path, Path]:
+    """Contact sheet PNG (video + rendered motion video) and the motion video mp4 of a result.
+
+    When ``sequence_path`` is not readable here (the server runs on another machine), the sheet
+    is made from the result's motion message alone (no generated video).
+    """
     from hoi_ros.core.io import write_video
     from hoi_ros.core.sequence import HOISequence
     from hoi_ros.core.visualize import contact_sheet, save_png
+    from hoi_ros.nodes.conversions import motion_msg_to_sequence
 
-    seq = HOISequence.load(sequence_path)
+    if sequence_path and Path(sequence_path).is_file():
+        seq = HOISequence.load(sequence_path)
+    elif motion_msg is not None:
+        seq = motion_msg_to_sequence(motion_msg)
+    else:
+        raise FileNotFoundError(f"{sequence_path!r} is not readable here and the result has no motion")
     motion = seq.render_motion()
     rows, labels = [motion], ["motion"]
     if seq.video is not None:
         rows, labels = [seq.video, motion], ["video", "motion"]
+    out_dir.mkdir(parents=True, exist_ok=True)
     sheet = save_png(out_dir / f"{request_id}_sheet.png", contact_sheet(rows, labels=labels))
     video = write_video(out_dir / f"{request_id}_motion.mp4", motion, seq.fps)
     return sheet, video
@@ -82,12 +98,10 @@ def write_outputs(sequence_path: str, out_dir: Path, request_id: str) -> tuple[P
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import rclpy
-    from rclpy.action import ActionClient
+    from action_msgs.msg import GoalStatus
     from tqdm import tqdm
 
-    from hoi_ros.action import Generate
-    from hoi_ros.nodes.image_conversion import image_to_msg
+    from hoi_ros.nodes.client import ClientError, HOIClient
 
     prompt = args.prompt
     if args.image:
@@ -99,24 +113,21 @@ def main(argv: list[str] | None = None) -> int:
     if not prompt:
         print("error: --prompt is needed with --image", file=sys.stderr)
         return 2
-    goal = Generate.Goal(prompt=prompt, num_frames=args.frames, num_inference_steps=args.steps,
-                         seed=args.seed, guidance_scale=args.guidance, request_id=args.request_id)
-    goal.image = image_to_msg(image, "rgb8", frame_id="hoi_camera")
+    fields = {"num_frames": args.frames, "num_inference_steps": args.steps, "seed": args.seed,
+              "guidance_scale": args.guidance, "request_id": args.request_id}
 
-    rclpy.init(args=None)
-    node = rclpy.create_node("hoi_generate_demo")
-    client = ActionClient(node, Generate, "/hoi/generate")
+    client = HOIClient(args.namespace, "hoi_generate_demo")
     bar = tqdm(total=1, unit="step", desc="queued")
     try:
-        if not client.wait_for_server(timeout_sec=args.server_timeout):
-            print(f"error: no /hoi/generate action server after {args.server_timeout:.0f} s "
-                  "(start it with `ros2 launch hoi_ros generate.launch.py`)", file=sys.stderr)
+        try:
+            client.wait_ready(["generate"], timeout=args.server_timeout)
+        except ClientError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 2
 
         shown = {"stage": "queued"}  # tqdm's desc carries a ": " suffix, so the stage is kept here
 
-        def on_feedback(msg: Generate.Impl.FeedbackMessage) -> None:
-            fb = msg.feedback
+        def on_feedback(fb: Any) -> None:
             if fb.stage != shown["stage"] or bar.total != max(fb.total_steps, 1):
                 shown["stage"] = fb.stage
                 bar.reset(total=max(fb.total_steps, 1))
@@ -126,39 +137,38 @@ def main(argv: list[str] | None = None) -> int:
             bar.refresh()
 
         start = time.monotonic()
-        send = client.send_goal_async(goal, feedback_callback=on_feedback)
-        rclpy.spin_until_future_complete(node, send, timeout_sec=args.server_timeout)
-        handle = send.result()
-        if handle is None or not handle.accepted:
-            print("error: the goal was rejected", file=sys.stderr)
-            return 1
-        result_future = handle.get_result_async()
         try:
-            rclpy.spin_until_future_complete(node, result_future, timeout_sec=args.timeout)
+            job = client.generate_async(image, prompt, on_feedback, timeout=args.server_timeout, **fields)
+        except ClientError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        try:
+            status, result = job.result(timeout=args.timeout)
         except KeyboardInterrupt:
             print("\ncancelling...", file=sys.stderr)
-            cancel = handle.cancel_goal_async()
-            rclpy.spin_until_future_complete(node, cancel, timeout_sec=10)
-            rclpy.spin_until_future_complete(node, result_future, timeout_sec=60)
-        bar.close()
-        if not result_future.done():
-            print(f"error: no result after {args.timeout:.0f} s", file=sys.stderr)
+            job.cancel()
+            status, result = job.result(timeout=60)
+        except ClientError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 1
-        result = result_future.result().result
-        if not result.success:
+        bar.close()
+        if status != GoalStatus.STATUS_SUCCEEDED or not result.success:
             print(f"failed: {result.message}", file=sys.stderr)
             return 1
         print(f"{result.message} (round trip {time.monotonic() - start:.1f} s, seed {result.seed})")
         print(f"video:    {result.video_path}\nsequence: {result.sequence_path}")
+        local = Path(result.sequence_path).is_file()
+        if not local and not args.out:
+            print("the output folder is on the server's machine: pass --out to write the sheet here",
+                  file=sys.stderr)
+            return 1
         out_dir = Path(args.out) if args.out else Path(result.sequence_path).parent
-        sheet, motion = write_outputs(result.sequence_path, out_dir, result.request_id)
+        sheet, motion = write_outputs(result.sequence_path, out_dir, result.request_id, result.motion)
         print(f"sheet:    {sheet}\nmotion:   {motion}")
         return 0
     finally:
         bar.close()
-        client.destroy()
-        node.destroy_node()
-        rclpy.try_shutdown()
+        client.close()
 
 
 if __name__ == "__main__":

@@ -115,7 +115,8 @@ class GeneratorNode(Node):
                                              "module:callable building the generator from the model YAML"))
         # Overrides of the model YAML (empty = keep the YAML's value).
         overrides: dict[str, Any] = {
-            "checkpoint": str(declare(self, "checkpoint", "", "safetensors checkpoint; '' = the YAML's")),
+            "checkpoint": str(declare(self, "checkpoint", "",
+                                      "trained weights: model folder or safetensors file; '' = the YAML's")),
             "device": str(declare(self, "device", "", "cpu, cuda, cuda:1; '' = the YAML's")),
             "dtype": str(declare(self, "dtype", "", "float32, bfloat16, float16; '' = the YAML's")),
         }

@@ -5,6 +5,8 @@ Accepted encodings: ``rgb8``, ``bgr8``, ``rgba8`` and ``mono8``; every one is co
 The message's geometry is checked before any pixel is touched: positive width and height, a
 ``step`` of at least ``width * channels``, ``len(data) == step * height``, and at most
 ``max_pixels`` pixels. Every failure raises :class:`ImageConversionError` naming the field.
+
+:func:`camera_info_msg` gives the ``sensor_msgs/CameraInfo`` published beside every image.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import array
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
+
+from hoi_ros.core.camera import Camera
 
 # encoding -> channels of the message; all of them are 8 bits per channel.
 ENCODING_CHANNELS: dict[str, int] = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "mono8": 1}
@@ -107,4 +111,21 @@ def image_to_msg(
     msg.is_bigendian = 0
     msg.step = int(rgb.shape[1] * pixels.shape[2])
     msg.data = array.array("B", np.ascontiguousarray(pixels).tobytes())
+    return msg
+
+
+def camera_info_msg(camera: Camera, frame_id: str, stamp: Time | None = None) -> CameraInfo:
+    """``sensor_msgs/CameraInfo`` of a pinhole :class:`~hoi_ros.core.camera.Camera` (no distortion):
+    ``k`` = the intrinsics, ``p`` = ``[K | 0]``, ``r`` = identity, for the images in ``frame_id``."""
+    msg = CameraInfo()
+    msg.header.frame_id = frame_id
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.height, msg.width = int(camera.height), int(camera.width)
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    k = np.asarray(camera.intrinsics, dtype=float)
+    msg.k = k.reshape(-1).tolist()
+    msg.r = np.eye(3).reshape(-1).tolist()
+    msg.p = np.hstack([k, np.zeros((3, 1))]).reshape(-1).tolist()
     return msg

@@ -12,9 +12,10 @@ never dies of a request.
 After each rollout the node publishes its motion (latched) on ``/hoi/sim/motion`` and plays the
 episode back at its fps for RViz: ``/hoi/sim/joint_states`` (``JointState``, 20 finger joints),
 ``/hoi/sim/wrist_pose`` (``PoseStamped``), ``/hoi/sim/object_poses`` (``PoseArray``) in
-``frame_id``, and ``/hoi/sim/image/{rgb,depth,segmentation,keypoints}`` (``Image``) in
-``camera_frame_id``. Parameters: ``config/ros/sim.yaml`` (``loop`` and ``publish_images`` may
-change at run time; the rest are read-only, with ranges).
+``frame_id``, and ``/hoi/sim/image/{rgb,depth,segmentation,keypoints}`` (``Image``) with
+``/hoi/sim/image/camera_info`` (``CameraInfo``) in ``camera_frame_id``. Parameters:
+``config/ros/sim.yaml`` (``loop`` and ``publish_images`` may change at run time; the rest are
+read-only, with ranges).
 
 The node only converts messages; simulation and rendering live in :mod:`hoi_ros.sim`.
 """
@@ -32,13 +33,13 @@ from geometry_msgs.msg import Pose, PoseArray, PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from hoi_ros.core.episodes import Episode
 from hoi_ros.core.generation import MAX_SEED, RequestError
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
-from hoi_ros.nodes.image_conversion import image_to_msg
+from hoi_ros.nodes.image_conversion import camera_info_msg, image_to_msg
 from hoi_ros.nodes.parameters import declare, on_change
 from hoi_ros.nodes.runtime import StartupError, guarded_callback, guarded_service, spin_node
 from hoi_ros.sim.episode import EpisodeConfig, run_episode
@@ -136,6 +137,7 @@ class SimNode(Node):
         self.objects_pub = self.create_publisher(PoseArray, "sim/object_poses", 10)
         self.image_pubs = {name: self.create_publisher(Image, f"sim/image/{name}", 10)
                            for name in ("rgb", "depth", "segmentation", "keypoints")}
+        self.camera_info_pub = self.create_publisher(CameraInfo, "sim/image/camera_info", 10)
         self.create_service(SimRollout, "sim/rollout", guarded_service(self, self._on_rollout),
                             callback_group=MutuallyExclusiveCallbackGroup())
         self._lock = threading.Lock()
@@ -253,6 +255,7 @@ class SimNode(Node):
                 image_to_msg(segmentation_image(ep.segmentation[t]), frame_id=self.camera_frame_id, stamp=stamp))
             self.image_pubs["keypoints"].publish(
                 image_to_msg(ep.keypoint_map[t], frame_id=self.camera_frame_id, stamp=stamp))
+            self.camera_info_pub.publish(camera_info_msg(ep.sequence.camera, self.camera_frame_id, stamp))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -12,7 +12,11 @@ Outputs, one message per frame at the sequence's fps, in the ``frame_id`` parame
 (images in ``camera_frame_id``):
 ``/hoi/viz/markers`` (``MarkerArray``: skeleton + object points), ``/hoi/viz/object_cloud``
 (``PointCloud2``), ``/hoi/viz/video`` (``Image``: the generated video when known) and
-``/hoi/viz/motion_video`` (``Image``: the rendered motion video of SViMo §3.2). Playback loops
+``/hoi/viz/motion_video`` (``Image``: the rendered motion video of SViMo §3.2), both with
+``/hoi/viz/camera_info`` (``CameraInfo``: the sequence's camera, same stamp, in
+``<camera_frame_id>_optical_frame``). TF (:mod:`hoi_ros.nodes.frames`): ``frame_id`` ->
+the camera's optical frame on ``/tf_static``, ``hoi_<side>_wrist`` and ``hoi_object_<i>`` per
+frame on ``/tf``. Playback loops
 when ``loop`` is true; ``/hoi/viz/replay`` (``std_srvs/Trigger``) restarts it on demand.
 
 ``speed`` (0.01..100), ``loop`` and ``autoplay`` may change at run time; a value outside the range
@@ -27,7 +31,7 @@ from typing import Any
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
@@ -35,10 +39,12 @@ from visualization_msgs.msg import MarkerArray
 from hoi_ros.core.sequence import HOISequence
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import motion_msg_to_sequence
-from hoi_ros.nodes.image_conversion import image_to_msg
+from hoi_ros.nodes.frames import FrameBroadcaster, camera_pose, centroid_poses, optical_frame, transform
+from hoi_ros.nodes.image_conversion import camera_info_msg, image_to_msg
 from hoi_ros.nodes.parameters import declare, on_change
 from hoi_ros.nodes.runtime import guarded_callback, guarded_service, spin_node
 from hoi_ros.nodes.viz_markers import frame_markers, object_cloud
+from hoi_ros.retarget.human import hand_of, palm_frame
 
 
 def latched_qos() -> QoSProfile:
@@ -54,7 +60,10 @@ class VizNode(Node):
         kwargs.setdefault("namespace", "hoi")
         super().__init__("hoi_viz", **kwargs)
         self.frame_id = str(declare(self, "frame_id", "world", "frame of the markers and the object cloud"))
-        self.camera_frame_id = str(declare(self, "camera_frame_id", "hoi_camera", "frame of the video images"))
+        self.camera_frame_id = optical_frame(str(declare(
+            self, "camera_frame_id", "hoi_camera", "camera of the video images; they are in <it>_optical_frame")))
+        self.frame_prefix = str(declare(self, "frame_prefix", "hoi_",
+                                        "TF frames <prefix><side>_wrist and <prefix>object_<i>"))
         self.loop = bool(declare(self, "loop", True, "replay the latest motion forever", read_only=False))
         self.autoplay = bool(declare(self, "autoplay", True, "start playing when a motion arrives", read_only=False))
         self.speed = float(declare(self, "speed", 1.0, "playback speed (1 = the sequence's fps)", read_only=False,
@@ -69,6 +78,8 @@ class VizNode(Node):
         self.cloud_pub = self.create_publisher(PointCloud2, "viz/object_cloud", 10)
         self.video_pub = self.create_publisher(Image, "viz/video", 10)
         self.motion_video_pub = self.create_publisher(Image, "viz/motion_video", 10)
+        self.camera_info_pub = self.create_publisher(CameraInfo, "viz/camera_info", 10)
+        self.frames = FrameBroadcaster(self)
         self.create_subscription(HOIMotion, "motion", guarded_callback(self, self._on_motion, "motion"), latched_qos())
         self.create_subscription(String, "sequence_path", guarded_callback(self, self._on_path, "sequence_path"),
                                  latched_qos())
@@ -77,6 +88,7 @@ class VizNode(Node):
 
         self._lock = threading.Lock()
         self.seq: HOISequence | None = None
+        self.poses: dict[str, np.ndarray] = {}  # TF child frame -> [T, 4, 4]
         self.motion_video: np.ndarray | None = None
         self.frame = 0
         self.playing = False
@@ -105,10 +117,23 @@ class VizNode(Node):
             return
         self._show(seq, path)
 
+    def _frame_poses(self, seq: HOISequence) -> dict[str, np.ndarray]:
+        """Per TF frame, its ``[T, 4, 4]`` poses: each hand's palm frame and each object's centroid."""
+        poses = {f"{self.frame_prefix}{side}_wrist": palm_frame(hand_of(seq.hand_joints, seq.hand_sides, side), side)
+                 for side in seq.hand_sides}
+        if seq.num_object_points:
+            per_frame = [centroid_poses(points, seq.object_point_labels) for points in seq.object_points]
+            for i in range(len(per_frame[0])):
+                poses[f"{self.frame_prefix}object_{i}"] = np.stack([frame[i] for frame in per_frame])
+        return poses
+
     def _show(self, seq: HOISequence, source: str) -> None:
         motion_video = seq.render_motion() if self.publish_motion_video else None
+        poses = self._frame_poses(seq)
+        self.frames.send_static([transform(camera_pose(seq.camera), self.frame_id, self.camera_frame_id,
+                                           self.get_clock().now().to_msg())])
         with self._lock:
-            self.seq, self.motion_video = seq, motion_video
+            self.seq, self.motion_video, self.poses = seq, motion_video, poses
             self.frame = 0
             self.playing = self.autoplay
         self._start_timer(seq.fps)
@@ -148,7 +173,7 @@ class VizNode(Node):
     # ----------------------------------------------------------------- playback
     def _tick(self) -> None:
         with self._lock:
-            seq, motion_video = self.seq, self.motion_video
+            seq, motion_video, poses = self.seq, self.motion_video, self.poses
             if seq is None or not self.playing:
                 return
             t = self.frame
@@ -162,12 +187,15 @@ class VizNode(Node):
                           self.object_point_size)
         )
         self.cloud_pub.publish(object_cloud(seq, t, self.frame_id, stamp))
+        self.frames.send([transform(p[t], self.frame_id, child, stamp) for child, p in poses.items()])
         if seq.video is not None:
             self.video_pub.publish(image_to_msg(seq.video[t], frame_id=self.camera_frame_id, stamp=stamp))
         if motion_video is not None:
             self.motion_video_pub.publish(
                 image_to_msg(motion_video[t], frame_id=self.camera_frame_id, stamp=stamp)
             )
+        if seq.video is not None or motion_video is not None:
+            self.camera_info_pub.publish(camera_info_msg(seq.camera, self.camera_frame_id, stamp))
 
 
 def main(args: list[str] | None = None) -> int:

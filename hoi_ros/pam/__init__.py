@@ -5,7 +5,9 @@ Paper: ``shared/papers/pam-pose-appearance-motion-engine.md``; guide: ``docs/pam
 - Stage I (poses) is the simulator's rollout (:mod:`hoi_ros.sim`), whose per-frame depth,
   segmentation and hand-keypoint maps PAM is conditioned on (:mod:`~hoi_ros.pam.conditions`;
   datasets through :mod:`hoi_ros.data.sim` with ``fields=("depth", "segmentation", "keypoint_map")``).
-- Stage II (first frame from conditions): Flux + ControlNet, :mod:`~hoi_ros.pam.image_controlnet`.
+- Stage II (first frame from conditions): Flux + ControlNet, :mod:`~hoi_ros.pam.image_controlnet`,
+  with Flux's VAE (:mod:`~hoi_ros.pam.image_vae`) and pooled CLIP text (:mod:`~hoi_ros.pam.pooled_text`)
+  from local folders at full scale.
 - Stage III (video from the first frame and the condition sequences): CogVideoX-I2V + a video
   ControlNet, :mod:`~hoi_ros.pam.video_controlnet`; its loss :mod:`~hoi_ros.pam.video_loss`.
 - :mod:`~hoi_ros.pam.config` (YAML configs, tiny and paper scale on one code path),

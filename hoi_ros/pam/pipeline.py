@@ -30,6 +30,7 @@ import torch
 from hoi_ros.core.camera import Camera
 from hoi_ros.core.episodes import keypoint_maps
 from hoi_ros.core.generation import (
+    ConditionRequest,
     GenerationCancelled,
     GeneratorLimits,
     ProgressCallback,
@@ -43,8 +44,8 @@ from hoi_ros.pam.conditions import CONDITIONS, SUBSETS, condition_images, encode
 from hoi_ros.pam.config import PAMConfig, build_video_scheduler
 from hoi_ros.pam.image_controlnet import ControlledFlux
 from hoi_ros.pam.image_vae import ImageVAE
-from hoi_ros.pam.pooled_text import PooledTextEncoder, mean_pooled
 from hoi_ros.pam.models import build_image_model, build_video_model
+from hoi_ros.pam.pooled_text import PooledTextEncoder, mean_pooled
 from hoi_ros.pam.video_controlnet import ControlledCogVideoX
 
 
@@ -135,6 +136,66 @@ def ground_truth_video(episode: Any, cfg: PAMConfig) -> np.ndarray:
     return resize_video(seq.video[idx], (clip.height, clip.width)).numpy()
 
 
+SOURCE_KEYS = ("task", "object", "target_object", "object_pose", "target_object_pose", "initial_wrist",
+               "initial_fingers", "target_wrist", "target_fingers", "side", "sim_seed")
+
+
+def _field_error(exc: ValueError, prefix: str = "source") -> RequestError:
+    """A sim ``ValueError`` ("object: unknown ...") as a RequestError naming the field."""
+    field, _, reason = str(exc).partition(": ")
+    return RequestError(f"{prefix}.{field}" if reason else prefix, reason or str(exc))
+
+
+def task_request_from_source(source: dict[str, Any]) -> tuple[Any, int]:
+    """A sim :class:`~hoi_ros.sim.tasks.TaskRequest` and sim seed from a ``ConditionRequest.source``
+    mapping (``SimRollout``'s fields: ``task``, ``object``, ``target_object``, poses as
+    ``((x, y, z), (w, x, y, z))``, ``initial_wrist`` + ``initial_fingers``, ``target_wrist`` +
+    ``target_fingers``, ``side``, ``sim_seed``)."""
+    from hoi_ros.sim.request import build_request
+
+    unknown = sorted(set(source) - set(SOURCE_KEYS))
+    if unknown:
+        raise RequestError("source", f"unknown field(s) {unknown}; known: {list(SOURCE_KEYS)}")
+    if not source.get("task") or not source.get("object"):
+        raise RequestError("source", "a sim request needs 'task' and 'object'")
+
+    def hand(wrist: str, fingers: str) -> Any:
+        return None if source.get(wrist) is None else (source[wrist], list(source.get(fingers) or []))
+
+    try:
+        req = build_request(
+            task=str(source["task"]), object_name=str(source["object"]), object_pose=source.get("object_pose"),
+            target_object=str(source.get("target_object", "")), target_object_pose=source.get("target_object_pose"),
+            initial_hand=hand("initial_wrist", "initial_fingers"), target_hand=hand("target_wrist", "target_fingers"),
+            side=str(source.get("side", "right")),
+        )
+    except ValueError as exc:
+        raise _field_error(exc) from None
+    return req, int(source.get("sim_seed", 0))
+
+
+def request_from_pose_file(path: str, cfg: PAMConfig, **kwargs: Any) -> PAMRequest:
+    """A :class:`PAMRequest` from an ``HOISequence`` file: its hand joints give the keypoint map; depth
+    and segmentation, which need the sim's render of the scene, are left empty, so only the ``hand``
+    subset applies."""
+    from pathlib import Path
+
+    file = Path(path).expanduser()
+    if file.suffix != ".npz" or not file.is_file():
+        raise RequestError("source", f"{file} is not an HOISequence .npz file")
+    try:
+        seq = HOISequence.load(file, load_video=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise RequestError("source", f"{file} is not a readable HOISequence ({exc})") from None
+    clip = cfg.clip
+    idx = resample_indices(seq.num_frames, seq.fps, clip.num_frames, clip.fps)
+    cam = scaled_camera(seq.camera, clip.height, clip.width)
+    out = resample_sequence(seq, idx, cam, clip.fps)
+    t, h, w = clip.num_frames, clip.height, clip.width
+    return PAMRequest(depth=np.zeros((t, h, w), np.float32), segmentation=np.zeros((t, h, w), np.int64),
+                      keypoint_map=keypoint_maps(out.hand_joints, cam), sequence=out, num_frames=t, **kwargs)
+
+
 def build_pooled_text(cfg: PAMConfig) -> PooledTextEncoder | None:
     """Flux's pooled CLIP text encoder when ``image.pooled_text_path`` is set (else None: mean pooling)."""
     if not cfg.image.pooled_text_path:
@@ -145,7 +206,7 @@ def build_pooled_text(cfg: PAMConfig) -> PooledTextEncoder | None:
 class PAMPipeline:
     """Stage II + Stage III behind the generator seam (module docstring)."""
 
-    request_type: ClassVar[type] = PAMRequest
+    request_type: ClassVar[type] = ConditionRequest  # what the nodes send; PAMRequest is accepted too
 
     def __init__(self, cfg: PAMConfig, image_model: ControlledFlux, video_model: ControlledCogVideoX,
                  vae: Any, text_encoder: Any, default_steps: int = 50, image_vae: Any | None = None,
@@ -205,10 +266,35 @@ class PAMPipeline:
         _check_request(request, self.cfg.clip.height, self.cfg.clip.width)
         return request
 
+    def conditions_request(self, request: ConditionRequest,
+                           progress: ProgressCallback | None = None) -> PAMRequest:
+        """Stage I for a seam request: a sim request is simulated and rendered, a pose file read."""
+        from dataclasses import replace
+
+        steps = self.limits.resolve_count(request.num_inference_steps, "num_inference_steps")
+        frames = self.limits.resolve_count(request.num_frames, "num_frames")
+        self.limits.check(replace(request, num_inference_steps=steps, num_frames=frames))
+        common = dict(num_inference_steps=steps, seed=int(request.seed), condition_subset=request.conditions,
+                      prompt=request.prompt)
+        if isinstance(request.source, str):
+            if request.conditions != "hand":
+                raise RequestError("conditions", "a pose file gives only the hand-keypoint condition (depth and "
+                                   "segmentation need the sim's render); use 'hand' or a sim request")
+            return request_from_pose_file(request.source, self.cfg, **common)
+        task, sim_seed = task_request_from_source(dict(request.source))
+        report = progress or (lambda stage, step, total: None)
+        report("rendering", 0, 1)
+        episode = simulate(task, self.cfg, sim_seed)
+        report("rendering", 1, 1)
+        return request_from_episode(episode, self.cfg, **common)
+
     @torch.no_grad()
-    def generate(self, request: PAMRequest, progress: ProgressCallback | None = None,
+    def generate(self, request: PAMRequest | ConditionRequest, progress: ProgressCallback | None = None,
                  cancel: threading.Event | None = None) -> HOISequence:
-        """Conditions → first frame → video; returns the request's trajectory with the video."""
+        """(Stage I for a :class:`ConditionRequest`,) conditions → first frame → video; returns the
+        request's trajectory with the video."""
+        if isinstance(request, ConditionRequest):
+            request = self.conditions_request(request, progress)
         request = self.resolve(request)
         report = progress or (lambda stage, step, total: None)
         steps = request.num_inference_steps

@@ -125,7 +125,7 @@ class ArticulatedTask:
     width: int = 160
     height: int = 120
     fov_y_deg: float = 45.0
-    camera_eye: tuple[float, float, float] = (0.42, -0.62, 0.55)
+    camera_eye: tuple[float, float, float] = (-0.45, -0.62, 0.55)  # front left: hinged fronts never turn edge-on
     camera_target: tuple[float, float, float] = (0.0, 0.06, 0.12)
     num_object_points: int = 512
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)

@@ -457,7 +457,8 @@ def precompute(cfg: TrainConfig, model_cfg: SViMoConfig, out: str | os.PathLike)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train SViMo + VID (Alg. 1).")
-    parser.add_argument("--config", required=True, help="training YAML (e.g. config/recipes/svimo_train_tiny_synthetic.yaml)")
+    parser.add_argument("--config", required=True,
+                        help="training YAML (e.g. config/recipes/svimo_train_tiny_synthetic.yaml)")
     parser.add_argument("--output", help="override output_dir")
     parser.add_argument("--steps", type=int, help="stop after this many total steps (resumable)")
     parser.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")

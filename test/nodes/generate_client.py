@@ -33,14 +33,14 @@ def make_request(kind: str, image: np.ndarray | None = None, **fields: Any) -> A
 class GenerateClient(BackgroundClient):
     """Service client + action client of ``/hoi/generate`` in a private context."""
 
-    def __init__(self, name: str = "hoi_test_client") -> None:
+    def __init__(self, name: str = "hoi_test_client", namespace: str = "/hoi") -> None:
         from hoi_ros.action import Generate as GenerateAction
         from hoi_ros.srv import Generate as GenerateSrv
         from rclpy.action import ActionClient
 
         super().__init__(name)
-        self.srv = self.node.create_client(GenerateSrv, "/hoi/generate")
-        self.action = ActionClient(self.node, GenerateAction, "/hoi/generate")
+        self.srv = self.node.create_client(GenerateSrv, f"{namespace}/generate")
+        self.action = ActionClient(self.node, GenerateAction, f"{namespace}/generate")
         self.start()
 
     def wait_ready(self, timeout: float = 30.0, node: Any = None) -> None:

@@ -283,3 +283,32 @@ def test_a_queued_goal_cancels_at_once_and_frees_its_place(served) -> None:
     assert client.result(running)[0] == GoalStatus.STATUS_CANCELED
     resp = client.wait_future(waiting, 120, "the queued call")
     assert resp.success, resp.message
+
+
+def test_reusable_client_generates_cancels_and_reports_rejections(served, tmp_path) -> None:
+    from action_msgs.msg import GoalStatus
+
+    from hoi_ros.nodes.client import ClientError, HOIClient
+    from hoi_ros.nodes.demo_client import write_outputs
+
+    _client, node, out = served
+    image = np.random.default_rng(1).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    with HOIClient("/hoi", "reusable_client_test") as client:
+        client.wait_ready(["generate"], timeout=30)
+        feedback: list = []
+        result = client.generate(image, "grasp the ball", feedback=feedback.append, timeout=120,
+                                 num_inference_steps=2, seed=4, request_id="via-client")
+        assert result.success and result.seed == 4, result.message
+        assert Path(result.sequence_path) == out / "via-client" / "via-client.npz"
+        assert [(f.step, f.total_steps) for f in feedback if f.stage == "denoising"][-1] == (2, 2)
+        running: list = []
+        job = client.generate_async(image, "grasp the ball", feedback=running.append, num_inference_steps=500)
+        wait_for(lambda: any(f.stage == "denoising" for f in running), 60, "the goal to run", node)
+        assert job.cancel()
+        status, cancelled = job.result(timeout=30)
+        assert status == GoalStatus.STATUS_CANCELED and not cancelled.success
+        with pytest.raises(ClientError, match="rejected"):
+            client.generate_async(image, "")
+    # A client on another machine: the sequence path is not readable there, the motion is in the result.
+    sheet, motion = write_outputs("/nonexistent/elsewhere.npz", tmp_path, "remote", result.motion)
+    assert sheet.is_file() and motion.is_file()

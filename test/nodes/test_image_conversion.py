@@ -119,3 +119,16 @@ def test_image_to_msg_rejects_bad_input() -> None:
         image_to_msg(_rgb().astype(np.float32))
     with pytest.raises(ImageConversionError, match="empty"):
         image_to_msg(np.zeros((0, 4, 3), np.uint8))
+
+
+def test_camera_info_of_a_pinhole_camera() -> None:
+    from hoi_ros.core.camera import Camera
+    from hoi_ros.nodes.image_conversion import camera_info_msg
+
+    cam = Camera.from_fov(64, 48, 45.0)
+    msg = camera_info_msg(cam, "hoi_camera")
+    assert (msg.width, msg.height, msg.header.frame_id) == (64, 48, "hoi_camera")
+    np.testing.assert_allclose(np.reshape(msg.k, (3, 3)), cam.intrinsics)
+    np.testing.assert_allclose(np.reshape(msg.p, (3, 4))[:, :3], cam.intrinsics)
+    np.testing.assert_allclose(np.reshape(msg.r, (3, 3)), np.eye(3))
+    assert msg.distortion_model == "plumb_bob" and list(msg.d) == [0.0] * 5

@@ -1,4 +1,4 @@
-"""launch/generate.launch.py cannot run here (no launch_ros): check its text instead.
+"""launch/generate.launch.py cannot run here (no launch / launch_ros wheels exist): check its text instead.
 
 Every node executable it names must be an installed entry point (pyproject [project.scripts] and
 hoi_ros.nodes.NODES), every parameter file it names must exist under config/, and config/ros/hoi.rviz
@@ -42,12 +42,27 @@ def test_launch_nodes_are_entry_points() -> None:
     for exe in ours:
         assert exe in NODES, f"{exe}: not in hoi_ros.nodes.NODES"
         assert scripts.get(exe) == NODES[exe], f"{exe}: pyproject [project.scripts] differs from NODES"
-    assert executables == {**dict.fromkeys(ours, "hoi_ros"), "rviz2": "rviz2"}
+    assert executables == {**dict.fromkeys(ours, "hoi_ros"), "rviz2": "rviz2",
+                           "robot_state_publisher": "robot_state_publisher"}
     # rviz2 only with rviz:=true, and the argument is declared.
     rviz = next(c for c in nodes if _kw(c, "executable").value == "rviz2")
     assert "IfCondition" in ast.dump(_kw(rviz, "condition")) and "'rviz'" in ast.dump(_kw(rviz, "condition"))
-    declared = {c.args[0].value for c in _calls(tree, "DeclareLaunchArgument")}
-    assert {"rviz", "generator_params", "viz_params", "sim_params", "retarget_params"} <= declared
+    declared = {c.args[0].value: c for c in _calls(tree, "DeclareLaunchArgument")}
+    assert {"rviz", "generator_params", "viz_params", "sim_params", "retarget_params", "namespace", "log_level",
+            "mujoco_gl", "robot"} <= set(declared)
+    defaults = {name: _kw(call, "default_value") for name, call in declared.items()}
+    assert defaults["namespace"].value == "hoi" and defaults["mujoco_gl"].value == "egl"
+    # The whole stack sits under the namespace argument, MUJOCO_GL comes from mujoco_gl, and
+    # robot_state_publisher follows hoi_retarget's joint states.
+    push = _calls(tree, "PushRosNamespace")
+    assert len(push) == 1 and "'namespace'" in ast.dump(push[0])
+    env = _calls(tree, "SetEnvironmentVariable")
+    assert len(env) == 1 and env[0].args[0].value == "MUJOCO_GL" and "'mujoco_gl'" in ast.dump(env[0])
+    rsp = next(c for c in nodes if _kw(c, "executable").value == "robot_state_publisher")
+    assert "('joint_states', 'retarget/joint_states')" in ast.unparse(_kw(rsp, "remappings"))
+    for call in nodes:
+        if _kw(call, "package").value != "rviz2":
+            assert "log_args" in ast.unparse(_kw(call, "ros_arguments")), ast.unparse(call)
 
 
 def test_launch_parameter_files_exist() -> None:
@@ -62,7 +77,8 @@ def test_launch_parameter_files_exist() -> None:
         if name.endswith(".yaml"):
             data = yaml.safe_load((REPO / "config" / "ros" / name).read_text())
             node = name.removesuffix(".yaml")
-            assert "ros__parameters" in data[f"hoi_{node}"], f"config/ros/{name}: no hoi_{node}.ros__parameters"
+            key = f"/**/hoi_{node}"  # in any namespace: the launch file's or the nodes' default /hoi
+            assert list(data) == [key] and "ros__parameters" in data[key], f"config/ros/{name}: no {key}"
 
 
 def test_rviz_config_shows_every_viz_topic() -> None:
@@ -74,10 +90,10 @@ def test_rviz_config_shows_every_viz_topic() -> None:
             topics[d["Class"].split("/")[-1]].append(d["Topic"]["Value"])
     assert topics["MarkerArray"] == ["/hoi/viz/markers"]
     assert topics["PointCloud2"] == ["/hoi/viz/object_cloud"]
-    assert sorted(topics["Image"]) == ["/hoi/viz/motion_video", "/hoi/viz/video"]
-    viz = yaml.safe_load((REPO / "config" / "ros" / "viz.yaml").read_text())["hoi_viz"]["ros__parameters"]
+    assert sorted(topics["Image"]) == ["/hoi/sim/image/rgb", "/hoi/viz/motion_video", "/hoi/viz/video"]
+    viz = yaml.safe_load((REPO / "config" / "ros" / "viz.yaml").read_text())["/**/hoi_viz"]["ros__parameters"]
     assert rviz["Visualization Manager"]["Global Options"]["Fixed Frame"] == viz["frame_id"]
-    # The node publishes on exactly these topics.
+    # The node publishes on exactly these topics (relative names in its default namespace /hoi).
     source = (REPO / "hoi_ros" / "nodes" / "viz_node.py").read_text()
-    for topic in ("/hoi/viz/markers", "/hoi/viz/object_cloud", "/hoi/viz/video", "/hoi/viz/motion_video"):
+    for topic in ("viz/markers", "viz/object_cloud", "viz/video", "viz/motion_video"):
         assert f'"{topic}"' in source

@@ -49,3 +49,10 @@ def test_conditions_encode_to_concatenated_latents() -> None:
     c = vae.latent_channels
     assert lat.shape == (1, (t - 1) // 4 + 1, 3 * c, h // 8, w // 8)
     assert torch.equal(lat[:, :, c : 2 * c], vae.encode(images["segmentation"]))  # CONDITIONS order
+
+
+def test_subsets_are_the_seams_condition_subsets() -> None:
+    from hoi_ros.core.generation import CONDITION_SUBSETS
+    from hoi_ros.pam.conditions import SUBSETS
+
+    assert tuple(SUBSETS) == CONDITION_SUBSETS

@@ -182,3 +182,39 @@ def test_flux_pooled_clip_text_from_a_local_folder(tmp_path: Path) -> None:
         TINY, image=dataclasses.replace(image, pooled_text_path=str(tmp_path))))
     assert pipe.pooled_text is not None
     assert pipe.generate(_request(steps=1)).video.shape == (T, H, W, 3)
+
+
+def test_seam_condition_request_from_a_sim_request() -> None:
+    from hoi_ros.core.generation import ConditionRequest
+
+    pipe = _pipeline()
+    assert pipe.request_type is ConditionRequest
+    seen: list[str] = []
+    req = ConditionRequest(source={"task": "grasp_lift", "object": "the green mug"}, num_frames=0,
+                           num_inference_steps=1, seed=2, prompt="grasp the green mug", conditions="depth+seg")
+    out = pipe.generate(req, progress=lambda stage, step, total: seen.append(stage))
+    assert out.video.shape == (T, H, W, 3) and out.metadata["condition_subset"] == "depth+seg"
+    assert seen[0] == "rendering" and "denoising" in seen and seen[-1] == "decoding"
+
+
+def test_seam_bad_sources_are_answered_by_field(tmp_path: Path) -> None:
+    from hoi_ros.core.generation import ConditionRequest
+
+    pipe = _pipeline()
+
+    def field(source: dict | str, conditions: str = "all") -> str:
+        with pytest.raises(RequestError) as err:
+            pipe.generate(ConditionRequest(source=source, num_frames=T, num_inference_steps=1, seed=0,
+                                           conditions=conditions))
+        return err.value.field
+
+    assert field({"task": "grasp_lift", "object": "a unicorn"}) == "source.object"
+    nan_pose = ((float("nan"), 0.0, 0.03), (1.0, 0.0, 0.0, 0.0))
+    assert field({"task": "grasp_lift", "object": "mug", "object_pose": nan_pose}) == "source.object_pose.position"
+    assert field({"task": "grasp_lift", "object": "mug", "colour": "red"}) == "source"
+    assert field(str(tmp_path / "missing.npz"), "hand") == "source"
+    seq_file = _request().sequence.save(tmp_path / "poses")
+    assert field(str(seq_file)) == "conditions"  # a pose file gives the keypoint map only
+    out = pipe.generate(ConditionRequest(source=str(seq_file), num_frames=T, num_inference_steps=1, seed=0,
+                                         conditions="hand"))
+    assert out.video.shape == (T, H, W, 3)

@@ -76,7 +76,7 @@ def test_node_and_demo_default_to_the_shipped_model() -> None:
     from hoi_ros.svimo.config import SViMoConfig
 
     node_yaml = yaml.safe_load((ROOT / "config" / "ros" / "generator.yaml").read_text())
-    params = node_yaml["hoi_generator"]["ros__parameters"]
+    params = node_yaml["/**/hoi_generator"]["ros__parameters"]  # any namespace
     assert (ROOT / params["generator_config"]).resolve() == MODEL_YAML
     cfg = SViMoConfig.from_yaml(MODEL_YAML)  # relative paths resolve against the YAML's folder
     assert Path(cfg.checkpoint) == SHIPPED.resolve()

@@ -242,7 +242,8 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
     full_last = info.get("full_result", {}).get("last", {})
     novid_last = info.get("without_vid_result", {}).get("last", {})
     mdm = info.get("mdm_result", {})
-    config_rel = os.path.relpath(info.get("config", ""), Path.cwd()) if info.get("config") else "config/recipes/svimo_embedded_default.yaml"
+    config_rel = (os.path.relpath(info.get("config", ""), Path.cwd()) if info.get("config")
+                  else "config/recipes/svimo_embedded_default.yaml")
     ep = info["dataset_config"]["episode"]
     sim_rel = os.path.relpath(cfg.path(cfg.data.get("config", "sim_dataset_embedded_default.yaml")), path.parent.parent)
     v = model_cfg.video

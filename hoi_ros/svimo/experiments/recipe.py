@@ -1,7 +1,7 @@
 """The embedded default's training recipe: sim data → VAE → VID warm-up → joint SViMo + VID,
 the baselines, the held-out evaluation, and the shipped checkpoint with its model card.
 
-    python -m hoi_ros.svimo.experiments.recipe --config config/recipes/svimo_embedded_default.yaml            # everything (~1 h, 2 cores)
+    python -m hoi_ros.svimo.experiments.recipe --config config/recipes/svimo_embedded_default.yaml  # everything (~1 h)
     python -m hoi_ros.svimo.experiments.recipe --config ... --output runs/rerun --no-ship  # a re-run that ships nothing
     python -m hoi_ros.svimo.experiments.recipe --config ... --only eval  # one stage (its inputs must exist)
 

@@ -1,0 +1,95 @@
+"""TF frames of hoi_ros motions: ``geometry_msgs/TransformStamped`` from 4x4 poses, and a broadcaster.
+
+Frames (REP-103 / REP-105 naming; every parent is the motion's ``frame_id``, default ``world``):
+
+* ``<camera>_optical_frame``: the camera that saw (or would see) the motion, OpenCV/REP-103
+  optical axes (x right, y down, z forward), the inverse of :class:`~hoi_ros.core.camera.Camera`'s
+  world->camera extrinsics; on ``/tf_static``.
+* ``<prefix>wrist``: the palm frame of the right hand (x towards the middle finger's knuckle, z out
+  of the back of the hand; :func:`hoi_ros.retarget.human.palm_frame`), per frame on ``/tf``.
+* ``<prefix>object_<i>``: object ``i`` (its pose in the sim; the centroid of its labelled points
+  in a generated motion), per frame on ``/tf``.
+* the retargeted robot's root link, placed at the retargeted wrist pose, per frame on ``/tf``
+  (``robot_state_publisher`` adds the robot's other links from the joint states).
+
+``/tf`` and ``/tf_static`` are absolute names (one TF tree per ROS graph, as tf2 expects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from geometry_msgs.msg import TransformStamped
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from scipy.spatial.transform import Rotation
+from tf2_msgs.msg import TFMessage
+
+from hoi_ros.core.camera import Camera
+
+
+def transform(matrix: np.ndarray, parent: str, child: str, stamp: Any = None) -> TransformStamped:
+    """The ``TransformStamped`` of a 4x4 pose of ``child`` in ``parent``."""
+    m = np.asarray(matrix, dtype=float)
+    msg = TransformStamped()
+    msg.header.frame_id, msg.child_frame_id = parent, child
+    if stamp is not None:
+        msg.header.stamp = stamp
+    t = msg.transform.translation
+    t.x, t.y, t.z = (float(v) for v in m[:3, 3])
+    x, y, z, w = Rotation.from_matrix(m[:3, :3]).as_quat()
+    r = msg.transform.rotation
+    r.x, r.y, r.z, r.w = float(x), float(y), float(z), float(w)
+    return msg
+
+
+def pose_matrix(pos_quat_wxyz: Sequence[float]) -> np.ndarray:
+    """4x4 of ``[x, y, z, qw, qx, qy, qz]`` (the sim's pose layout)."""
+    p = np.asarray(pos_quat_wxyz, dtype=float)
+    m = np.eye(4)
+    m[:3, :3] = Rotation.from_quat([p[4], p[5], p[6], p[3]]).as_matrix()
+    m[:3, 3] = p[:3]
+    return m
+
+
+def camera_pose(camera: Camera) -> np.ndarray:
+    """Pose of the camera's optical frame in the world: the inverse of its extrinsics."""
+    return np.linalg.inv(np.asarray(camera.extrinsics, dtype=float))
+
+
+def optical_frame(camera_frame_id: str) -> str:
+    """``<camera_frame_id>_optical_frame`` unless it already ends so (REP-103)."""
+    return camera_frame_id if camera_frame_id.endswith("_optical_frame") else f"{camera_frame_id}_optical_frame"
+
+
+def centroid_poses(points: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
+    """Per label (sorted), the 4x4 identity-rotation pose at the centroid of ``points[labels == l]``."""
+    poses = []
+    for label in sorted(set(np.asarray(labels).tolist())):
+        m = np.eye(4)
+        m[:3, 3] = np.asarray(points)[np.asarray(labels) == label].mean(axis=0)
+        poses.append(m)
+    return poses
+
+
+class FrameBroadcaster:
+    """Publishes ``tf2_msgs/TFMessage`` on ``/tf`` (per frame) and ``/tf_static`` (latched)."""
+
+    def __init__(self, node: Node) -> None:
+        self.tf = node.create_publisher(TFMessage, "/tf", 100)
+        static_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.tf_static = node.create_publisher(TFMessage, "/tf_static", static_qos)
+        self._static: dict[str, TransformStamped] = {}
+
+    def send(self, transforms: list[TransformStamped]) -> None:
+        if transforms:
+            self.tf.publish(TFMessage(transforms=transforms))
+
+    def send_static(self, transforms: list[TransformStamped]) -> None:
+        """Latched: the set of static frames so far, replaced by child frame name."""
+        for t in transforms:
+            self._static[t.child_frame_id] = t
+        self.tf_static.publish(TFMessage(transforms=list(self._static.values())))

@@ -241,7 +241,7 @@ def stream(args: argparse.Namespace) -> int:
             act = ref.kin.joint_names
             for _ in range(args.repeats):
                 for name, cfg in configs.items():
-                    rt = StreamingRetargeter(desc, cfg)
+                    rt = StreamingRetargeter(desc, cfg, max_iters=args.stream_max_iters)
                     rt.calibrate(kp)
                     walls, cpus, q = [], [], []
                     for frame in kp:
@@ -314,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ["real", "synthetic", "sim", "clips", "fps"]
     ap.add_argument("--sequences", nargs="+", default=["real", "synthetic", "sim", "clips"], choices=kinds)
     ap.add_argument("--mode", default="batch", choices=["batch", "stream", "fixed-cost"])
+    ap.add_argument("--stream-max-iters", type=int, default=3,
+                    help="stream mode: StreamingRetargeter's iterations per frame at most")
     ap.add_argument("--sim-episodes", type=int, default=2)
     ap.add_argument("--config", type=Path, default=REPO / "config" / "retarget" / "default.yaml",
                     help="our retargeting parameters (section 'retarget')")

@@ -166,3 +166,16 @@ class BackgroundClient:
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
         self.thread.join(timeout=5)
+
+
+def read_bag(path) -> dict[str, list]:
+    """topic -> decoded messages, with mcap-ros2-support's decoder (from the schemas in the file)."""
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    got: dict[str, list] = {}
+    with open(path, "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        for _schema, channel, message, decoded in reader.iter_decoded_messages():
+            got.setdefault(channel.topic, []).append((message.log_time, decoded))
+    return got

@@ -1,11 +1,15 @@
-"""ArtHOI: articulated hand-object interactions recovered from a monocular video, home of the method.
+"""ArtHOI: articulated hand-object interactions recovered from a monocular video (``docs/arthoi.md``).
 
-Paper: ``shared/papers/arthoi-articulated-hoi-dynamics-distillation.md``. Flow-based part
-segmentation, then the object's articulation (Stage I) and the hand's motion (Stage II),
-optimised in turn. Its result is an :class:`hoi_ros.core.sequence.HOISequence` whose objects carry
-an articulation (:mod:`hoi_ros.core.articulation`: parts, revolute/prismatic joints, per-frame
-joint state); the articulated sim scenes it is measured on belong to :mod:`hoi_ros.sim`.
+Paper: ``shared/papers/arthoi-articulated-hoi-dynamics-distillation.md``. Built here: flow-based
+part segmentation (§3.1: :mod:`~hoi_ros.arthoi.flow`, :mod:`~hoi_ros.arthoi.segmentation`), a
+differentiable Gaussian renderer (:mod:`~hoi_ros.arthoi.gaussians`), Stage I, the object's
+articulation (§3.2, Eq. 4-8: :mod:`~hoi_ros.arthoi.stage1`), metrics
+(:mod:`~hoi_ros.arthoi.metrics`) and the pipeline on the sim's articulated scenes
+(:mod:`~hoi_ros.arthoi.pipeline`, ``python -m hoi_ros.arthoi``). Not built yet: Stage II (the
+hand, Eq. 9-11) and the ROS action. Its result is an :class:`hoi_ros.core.sequence.HOISequence`
+whose object carries an :class:`hoi_ros.core.articulation.Articulation`; the articulated sim
+scenes it is measured on belong to :mod:`hoi_ros.sim.articulated`.
 
 Layer: a model; imports ``core``, ``diffusion``, ``data`` and ``sim`` helpers through their public
-modules, never another model (docs/architecture.md). Nothing is implemented here yet.
+modules, never another model (docs/architecture.md).
 """

@@ -75,18 +75,35 @@ class StageIConfig:
 
 
 @dataclass
+class StageIIConfig:
+    """Stage II, the hand (Eq. 9, 11, 12; App. A weights and optimiser)."""
+
+    enabled: bool = True
+    lambda_k: float = 1e4  # App. A
+    lambda_p: float = 1.0  # App. A
+    lambda_s: float = 1e4  # App. A
+    lr: float = 1e-3  # App. A
+    iterations: int = 1000  # App. A
+    contact_radius_m: float = 0.03  # an estimated joint this close to the object may be in contact
+    silhouette_threshold: float = 0.5
+    fingertips_only: bool = True  # contact keypoints: the five fingertips (else every joint)
+    use_contact_loss: bool = True  # ablation "w/o L_k"
+
+
+@dataclass
 class ArtHOIConfig:
     """Everything ArtHOI reads."""
 
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     stage1: StageIConfig = field(default_factory=StageIConfig)
+    stage2: StageIIConfig = field(default_factory=StageIIConfig)
     seed: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ArtHOIConfig:
         data = dict(data or {})
-        known = {"segmentation", "render", "stage1", "seed"}
+        known = {"segmentation", "render", "stage1", "stage2", "seed"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"arthoi: unknown section(s) {unknown}")
@@ -96,6 +113,7 @@ class ArtHOIConfig:
         return cls(segmentation=dataclass_from_dict(SegmentationConfig, data.get("segmentation"), "segmentation"),
                    render=dataclass_from_dict(RenderConfig, render or None, "render"),
                    stage1=dataclass_from_dict(StageIConfig, data.get("stage1"), "stage1"),
+                   stage2=dataclass_from_dict(StageIIConfig, data.get("stage2"), "stage2"),
                    seed=int(data.get("seed", 0)))
 
     @classmethod

@@ -21,6 +21,7 @@ from hoi_ros.arthoi.gaussians import canonical_gaussians, colors_from_image
 from hoi_ros.arthoi.metrics import articulation_metrics, relative_motion
 from hoi_ros.arthoi.segmentation import PartSegmentation, segment_parts, visible_points
 from hoi_ros.arthoi.stage1 import JointEstimate, StageIInputs, StageIResult, estimate_joint, optimise_articulation
+from hoi_ros.arthoi.stage2 import contact_targets, hand_metrics, refine_hand, simulated_hand_estimate
 from hoi_ros.core.articulation import Articulation, Joint
 from hoi_ros.core.camera import Camera
 
@@ -35,6 +36,7 @@ class SceneInput:
     camera: Camera
     surface_points: np.ndarray  # [G, 3] world, frame 0
     name: str = "object"
+    hand_estimate: np.ndarray | None = None  # [T, 21, 3] initial hand (Stage II runs when given)
     truth: dict[str, Any] | None = None  # sim ground truth (for metrics only)
 
 
@@ -48,14 +50,18 @@ class ArtHOIResult:
     articulation: Articulation
     timings: dict[str, float]
     metrics: dict[str, float] = field(default_factory=dict)
+    hand: np.ndarray | None = None  # [T, 21, 3] Stage II's hand
 
 
-def scene_from_episode(episode: Any, num_points: int = 1200, seed: int = 0) -> SceneInput:
+def scene_from_episode(episode: Any, num_points: int = 1200, seed: int = 0, hand_drift_m: float = 0.02
+                       ) -> SceneInput:
     """A :class:`SceneInput` from an :class:`hoi_ros.sim.articulated.ArticulatedEpisode`.
 
     Masks come from the rendered segmentation (labels >= 2: the object, 1: the hand); the surface
-    points are the object's geometry placed at its frame-0 pose. The truth (part poses, joint,
-    the moving part's points) is kept for the metrics.
+    points are the object's geometry placed at its frame-0 pose; the initial hand is
+    :func:`~hoi_ros.arthoi.stage2.simulated_hand_estimate` of the true keypoints (the substitute for
+    a hand pose estimator). The truth (part poses, joint, the moving part's points, hand joints,
+    the parts' boxes) is kept for the metrics.
     """
     from hoi_ros.sim.articulated import LABEL_FIRST_PART
     from hoi_ros.sim.scene import LABEL_HAND
@@ -67,9 +73,24 @@ def scene_from_episode(episode: Any, num_points: int = 1200, seed: int = 0) -> S
     xyz0 = np.einsum("gij,gj->gi", pose0, np.concatenate([local, np.ones((len(local), 1))], 1))[:, :3]
     origin, axis = art.axis_world(0, 0)
     truth = {"part_poses": art.part_poses[:, 1], "joint_type": art.joints[0].type, "axis": axis, "origin": origin,
-             "states": art.joint_state(0) - art.joint_state(0)[0], "point_parts": parts}
+             "states": art.joint_state(0) - art.joint_state(0)[0], "point_parts": parts,
+             "hand_joints": seq.hand_joints.astype(np.float64), "object_points": seq.object_points.astype(np.float64),
+             "all_part_poses": art.part_poses,
+             "boxes": [(i, np.asarray(g.pos), np.asarray(g.size)) for i, p in enumerate(episode.spec.parts)
+                       for g in p.geoms]}
+    hand = simulated_hand_estimate(truth["hand_joints"], drift_m=hand_drift_m, seed=seed)
     return SceneInput(seq.video, episode.segmentation >= LABEL_FIRST_PART, episode.segmentation == LABEL_HAND,
-                      seq.camera, xyz0, art.object_name, truth)
+                      seq.camera, xyz0, art.object_name, hand, truth)
+
+
+def inside_boxes(truth: dict[str, Any], t: int, points: np.ndarray) -> np.ndarray:
+    """``[N]`` bool: which points are inside a box of the object at frame t (sim truth)."""
+    out = np.zeros(len(points), dtype=bool)
+    homog = np.concatenate([points, np.ones((len(points), 1))], 1)
+    for part, centre, half in truth["boxes"]:
+        local = (homog @ np.linalg.inv(truth["all_part_poses"][t, part]).T)[:, :3]
+        out |= np.all(np.abs(local - centre) < half, axis=1)
+    return out
 
 
 def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
@@ -106,6 +127,14 @@ def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
                        (Joint("joint", joint.type, 0, 1, tuple(joint.axis), tuple(joint.origin)),),
                        joint.states.reshape(n, 1), np.stack([np.tile(np.eye(4), (n, 1, 1)), s1.transforms], axis=1))
     result = ArtHOIResult(seg, s1, joint, art, timings)
+    if scene.hand_estimate is not None and cfg.stage2.enabled:
+        t2 = time.perf_counter()
+        if progress:
+            progress("stage2", 0, 1, {})
+        result.hand = _stage2(scene, inp, s1, cfg)
+        timings["stage2_s"] = time.perf_counter() - t2
+        if progress:
+            progress("stage2", 1, 1, {})
     if scene.truth is not None:
         tr = scene.truth
         gt_motion = relative_motion(tr["part_poses"])
@@ -115,4 +144,35 @@ def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
         result.metrics["joint_type_correct"] = float(joint.type == tr["joint_type"])
         truth_dyn = np.asarray(tr["point_parts"]) == 1
         result.metrics["gaussian_part_accuracy"] = float(np.mean(dyn == truth_dyn))
+        if result.hand is not None:
+            def inside(t: int, pts: np.ndarray) -> np.ndarray:
+                return inside_boxes(tr, t, pts)
+
+            for name, joints in (("hand_init", scene.hand_estimate), ("hand", result.hand)):
+                hm = hand_metrics(joints, tr["hand_joints"], tr["object_points"], inside)
+                result.metrics.update({f"{name}_{k}": v for k, v in hm.items()})
     return result
+
+
+def _stage2(scene: SceneInput, inp: StageIInputs, s1: StageIResult, cfg: ArtHOIConfig) -> np.ndarray:
+    """Stage II on Stage I's object: its depth and silhouette rendered per frame, then the hand."""
+    import torch
+
+    from hoi_ros.arthoi.gaussians import TorchCamera, render_image
+
+    cam = TorchCamera.from_camera(scene.camera, torch.float32)
+    mu0 = inp.gaussians.means.detach().numpy().astype(np.float64)
+    homog = np.concatenate([mu0, np.ones((len(mu0), 1))], 1)
+    wd, ws = inp.w_dynamic[:, None], inp.w_static[:, None]
+    depth, sil, pts = [], [], []
+    for tf in s1.transforms:
+        means = wd * (homog @ tf.T)[:, :3] + ws * mu0  # Eq. 4
+        with torch.no_grad():
+            out = render_image(inp.gaussians.with_means(torch.as_tensor(means, dtype=torch.float32)), cam)
+        depth.append(out["depth"].numpy())
+        sil.append(out["silhouette"].numpy())
+        pts.append(means)
+    targets, confident = contact_targets(scene.hand_estimate, scene.camera, np.stack(depth), np.stack(sil),
+                                         np.stack(pts), cfg.stage2)
+    hand, _ = refine_hand(scene.hand_estimate, targets, confident, cfg.stage2, cfg.stage2.use_contact_loss)
+    return hand

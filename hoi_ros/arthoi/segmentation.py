@@ -104,7 +104,7 @@ class GrabCutSegmenter:
 
     iterations: int = 5
     seed_radius: int = 1
-    prompt_radius_px: float = 6.0
+    prompt_radius_px: float = 3.0
 
     def __call__(self, image: np.ndarray, object_mask: np.ndarray, dynamic_points: np.ndarray,
                  static_points: np.ndarray) -> np.ndarray:

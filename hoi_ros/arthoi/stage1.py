@@ -165,7 +165,7 @@ def optimise_articulation(inp: StageIInputs, cfg: StageIConfig | None = None, rc
         opt = torch.optim.Adam([p], lr=cfg.lr)
         history: list[float] = []
         best = (np.inf, init.copy(), {})
-        for it in range(cfg.iterations):
+        for _ in range(cfg.iterations):
             opt.zero_grad()
             means = means_of(p)
             out = render(g.with_means(means), tcam, frames.pixels, background=frames.background)

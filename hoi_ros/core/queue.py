@@ -101,14 +101,18 @@ class GenerationQueue:
     """A bounded FIFO of :class:`Job` served by one worker thread calling ``generator``."""
 
     def __init__(
-        self, generator: HOIGenerator, output_root: str | os.PathLike, queue_size: int, video_quality: int = 18
+        self, generator: HOIGenerator, output_root: str | os.PathLike, queue_size: int, video_quality: int = 18,
+        extra_files: Callable[[Path, str, HOISequence], None] | None = None,
     ) -> None:
+        """``extra_files(folder, request_id, sequence)`` may write more files (e.g. a recording) into
+        the request's ``.partial`` folder before it is renamed into place."""
         if queue_size < 0:
             raise ValueError(f"queue_size: must be >= 0, got {queue_size}")
         self.generator = generator
         self.output_root = Path(output_root).expanduser().resolve()
         self.queue_size = int(queue_size)
         self.video_quality = int(video_quality)
+        self.extra_files = extra_files
         self._pending: deque[Job] = deque()
         self._running: Job | None = None
         self._ids: set[str] = set()
@@ -262,6 +266,8 @@ class GenerationQueue:
         try:
             # The full file name, not the stem: a dot in the id ("v1.2") is not a suffix.
             seq.save(partial / f"{request_id}.npz", video_quality=self.video_quality)
+            if self.extra_files is not None:
+                self.extra_files(partial, request_id, seq)
             os.rename(partial, final)  # fails if final appeared meanwhile: never overwrite
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)

@@ -33,7 +33,7 @@ from hoi_ros.action import Generate as GenerateAction
 from hoi_ros.nodes.image_conversion import image_to_msg
 from hoi_ros.srv import Retarget, SimRollout
 
-GENERATE_FIELDS = ("num_frames", "num_inference_steps", "seed", "guidance_scale", "request_id")
+GENERATE_FIELDS = ("num_frames", "num_inference_steps", "seed", "guidance_scale", "request_id", "return_video")
 
 
 class ClientError(RuntimeError):
@@ -124,7 +124,8 @@ class HOIClient:
     def goal(image: np.ndarray, prompt: str, **fields: Any) -> GenerateAction.Goal:
         """A ``Generate`` goal of an RGB ``[H, W, 3] uint8`` image, a prompt and optional fields
         (``num_frames``, ``num_inference_steps``, ``seed`` (negative = the node picks one),
-        ``guidance_scale``, ``request_id``; 0 / empty = the model's default)."""
+        ``guidance_scale``, ``request_id``; 0 / empty = the model's default; ``return_video=True``
+        puts the generated frames into the result, for a client on another machine)."""
         unknown = set(fields) - set(GENERATE_FIELDS)
         if unknown:
             raise TypeError(f"unknown Generate fields {sorted(unknown)}; known: {', '.join(GENERATE_FIELDS)}")

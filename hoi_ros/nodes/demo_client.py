@@ -10,8 +10,8 @@ The feedback drives a tqdm bar (one tick per denoising step). On success it read
 saved sequence and writes ``<request_id>_sheet.png`` (a contact sheet: generated video above the
 rendered motion video of the generated 3D motion) and ``<request_id>_motion.mp4`` into ``--out``
 (default: the request's output folder, when this client runs on the generator's machine; on
-another machine pass ``--out``: the sheet is then made from the motion in the result, without
-the generated video, which stays on the server).
+another machine pass ``--out`` and ``--fetch-video``: the sheet is then made from the motion and
+the video frames in the result).
 """
 
 from __future__ import annotations
@@ -66,14 +66,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the result")
     ap.add_argument("--server-timeout", type=float, default=30.0, help="seconds to wait for the action server")
     ap.add_argument("--namespace", default="/hoi", help="namespace of the stack (its generate action)")
+    ap.add_argument("--fetch-video", action="store_true",
+                    help="receive the generated frames in the result (a server on another machine)")
     return ap.parse_args(argv)
 
 
-def write_outputs(sequence_path: str, out_dir: Path, request_id: str, motion_msg: Any = None) -> tuple[Path, Path]:
+def write_outputs(sequence_path: str, out_dir: Path, request_id: str, motion_msg: Any = None,
+                  video_msgs: Any = ()) -> tuple[Path, Path]:
     """Contact sheet PNG (video + rendered motion video) and the motion video mp4 of a result.
 
     When ``sequence_path`` is not readable here (the server runs on another machine), the sheet
-    is made from the result's motion message alone (no generated video).
+    is made from the result's motion message and, when the result carries them
+    (``return_video``), its video frames.
     """
     from hoi_ros.core.io import write_video
     from hoi_ros.core.sequence import HOISequence
@@ -84,6 +88,10 @@ def write_outputs(sequence_path: str, out_dir: Path, request_id: str, motion_msg
         seq = HOISequence.load(sequence_path)
     elif motion_msg is not None:
         seq = motion_msg_to_sequence(motion_msg)
+        if len(video_msgs):
+            from hoi_ros.nodes.image_conversion import msg_to_rgb
+
+            seq = seq.with_video(np.stack([msg_to_rgb(m) for m in video_msgs]))
     else:
         raise FileNotFoundError(f"{sequence_path!r} is not readable here and the result has no motion")
     motion = seq.render_motion()
@@ -114,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --prompt is needed with --image", file=sys.stderr)
         return 2
     fields = {"num_frames": args.frames, "num_inference_steps": args.steps, "seed": args.seed,
-              "guidance_scale": args.guidance, "request_id": args.request_id}
+              "guidance_scale": args.guidance, "request_id": args.request_id, "return_video": args.fetch_video}
 
     client = HOIClient(args.namespace, "hoi_generate_demo")
     bar = tqdm(total=1, unit="step", desc="queued")
@@ -163,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 1
         out_dir = Path(args.out) if args.out else Path(result.sequence_path).parent
-        sheet, motion = write_outputs(result.sequence_path, out_dir, result.request_id, result.motion)
+        sheet, motion = write_outputs(result.sequence_path, out_dir, result.request_id, result.motion, result.video)
         print(f"sheet:    {sheet}\nmotion:   {motion}")
         return 0
     finally:

@@ -28,6 +28,8 @@ from scipy.spatial.transform import Rotation
 from tf2_msgs.msg import TFMessage
 
 from hoi_ros.core.camera import Camera
+from hoi_ros.core.sequence import HOISequence
+from hoi_ros.retarget.human import hand_of, palm_frame
 
 
 def transform(matrix: np.ndarray, parent: str, child: str, stamp: Any = None) -> TransformStamped:
@@ -71,6 +73,18 @@ def centroid_poses(points: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
         m = np.eye(4)
         m[:3, 3] = np.asarray(points)[np.asarray(labels) == label].mean(axis=0)
         poses.append(m)
+    return poses
+
+
+def sequence_frame_poses(seq: HOISequence, prefix: str = "hoi_") -> dict[str, np.ndarray]:
+    """Per TF frame of a motion, its ``[T, 4, 4]`` poses: ``<prefix><side>_wrist`` (each hand's
+    palm frame) and ``<prefix>object_<i>`` (each labelled object's centroid)."""
+    poses = {f"{prefix}{side}_wrist": palm_frame(hand_of(seq.hand_joints, seq.hand_sides, side), side)
+             for side in seq.hand_sides}
+    if seq.num_object_points:
+        per_frame = [centroid_poses(points, seq.object_point_labels) for points in seq.object_points]
+        for i in range(len(per_frame[0])):
+            poses[f"{prefix}object_{i}"] = np.stack([frame[i] for frame in per_frame])
     return poses
 
 

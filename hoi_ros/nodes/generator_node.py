@@ -22,12 +22,20 @@ handler answers: an unexpected error becomes ``success: false`` with the reason.
 
 Start-up refuses, naming the parameter and before the model loads: an ``output_root`` that cannot
 be written, a parameter outside its range, and a second node of the same name on the graph.
+
+A lifecycle node (``lifecycle_msgs`` services under ``<node>/``): ``configure`` loads the model,
+``activate`` serves, ``deactivate`` refuses requests (goals are REJECTED, calls answered "not
+active"), ``cleanup`` stops the worker and frees the model (``torch.cuda.empty_cache()`` when
+torch is loaded), so a robot can unload a large model between uses. With ``autostart: true``
+(default) the node configures and activates itself at start-up.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -35,7 +43,7 @@ from typing import Any
 
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
@@ -44,7 +52,9 @@ from hoi_ros.core.generation import HOIGenerator
 from hoi_ros.core.queue import DuplicateRequest, GenerationQueue, Job, JobOutcome, QueueFull
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
+from hoi_ros.nodes.frames import optical_frame
 from hoi_ros.nodes.graph import refuse_duplicate_name
+from hoi_ros.nodes.image_conversion import image_to_msg
 from hoi_ros.nodes.parameters import declare
 from hoi_ros.nodes.runtime import StartupError, guarded_service, resolve_path, spin_node
 from hoi_ros.nodes.validation import RequestError, validate_request
@@ -97,8 +107,8 @@ def load_generator(config: str, factory: str, overrides: dict[str, Any]) -> HOIG
     return generator
 
 
-class GeneratorNode(Node):
-    """The ``generate`` service + action server (see the module docstring)."""
+class GeneratorNode(LifecycleNode):
+    """The ``generate`` service + action server (see the module docstring), a lifecycle node."""
 
     node_name = "hoi_generator"
 
@@ -108,8 +118,10 @@ class GeneratorNode(Node):
         self.queue: GenerationQueue | None = None
         self.action_server: ActionServer | None = None
         self.generator: HOIGenerator | None = None
+        self._active = False
+        self._configure_error: StartupError | None = None
         self.generator_config = str(declare(self, "generator_config", "",
-                                            "model YAML loaded once at start-up; '' = no model"))
+                                            "model YAML loaded on configure; '' = no model"))
         self.generator_factory = str(declare(self, "generator_factory",
                                              "hoi_ros.svimo.pipeline:SViMoGenerator.from_config",
                                              "module:callable building the generator from the model YAML"))
@@ -127,37 +139,33 @@ class GeneratorNode(Node):
                 if value.lower() not in ("true", "false"):
                     raise StartupError(name, f"expected 'true', 'false' or '' (the YAML's), got {value!r}")
                 overrides[name] = value.lower() == "true"
+        self.overrides = overrides
         self.output_root = str(declare(self, "output_root", "~/.ros/hoi_ros/generations",
                                        "<output_root>/<request_id>/<request_id>.{mp4,npz}"))
         self.queue_size = int(declare(self, "queue_size", 2, "requests that may wait behind the running one",
                                       low=0, high=64))
         self.frame_id = str(declare(self, "frame_id", "world", "frame of the published motion"))
+        self.camera_frame_id = optical_frame(str(declare(
+            self, "camera_frame_id", "hoi_camera", "camera of returned video frames; they are in <it>_optical_frame")))
         self.max_image_pixels = int(declare(self, "max_image_pixels", 0,
                                             "cap on the reference image (0 = the model's limit)",
                                             low=0, high=2**31 - 1))
-        video_quality = int(declare(self, "video_quality", 18, "x264 CRF of the written video", low=0, high=51))
+        self.video_quality = int(declare(self, "video_quality", 18, "x264 CRF of the written video",
+                                         low=0, high=51))
         name_check = float(declare(self, "name_check_s", 3.0,
                                    "seconds to look for another node of this name before loading the model",
                                    low=0.0, high=30.0))
-        root = check_output_root(self.output_root) if self.generator_config else None
+        self.record_mcap = bool(declare(self, "record_mcap", False,
+                                        "also write <request_id>.mcap (motion, video, camera info, TF)"))
+        autostart = bool(declare(self, "autostart", True,
+                                 "configure (load the model) and activate at start-up; false = wait for "
+                                 "lifecycle transitions"))
         refuse_duplicate_name(self, name_check)
-
-        if self.generator_config:
-            start = time.monotonic()
-            try:
-                self.generator = load_generator(self.generator_config, self.generator_factory, overrides)
-            except Exception as exc:
-                text = str(exc)
-                if text.startswith(("generator_config:", "generator_factory:")):
-                    raise StartupError(*text.split(": ", 1)) from None
-                raise StartupError("generator_config", f"{type(exc).__name__}: {text}") from None
-            self.queue = GenerationQueue(self.generator, root, self.queue_size, video_quality).start()
-            self.get_logger().info(
-                f"loaded {type(self.generator).__name__} from {self.generator_config} in "
-                f"{time.monotonic() - start:.1f} s; writing to {self.queue.output_root}"
-            )
-        else:
-            self.get_logger().warning(NO_GENERATOR)
+        # Autostart loads the model before the interfaces appear: a client that sees the service
+        # finds it ready.
+        if autostart and self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise self._configure_error or StartupError("generator_config", "configure failed")
+        refuse_duplicate_name(self, 0.0)  # once more: discovery has had the model's loading time
 
         group = ReentrantCallbackGroup()
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -172,7 +180,87 @@ class GeneratorNode(Node):
             self, GenerateAction, "generate", execute_callback=self._on_execute,
             goal_callback=self._on_goal, cancel_callback=self._on_cancel, callback_group=group,
         )
-        self.get_logger().info(f"serving {self.resolve_service_name('generate')} (service and action)")
+        if autostart:
+            self.trigger_activate()
+        else:
+            self.get_logger().info("unconfigured: waiting for the lifecycle transitions configure and activate")
+
+    # ----------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Check ``output_root``, then load the model and start its worker."""
+        self._configure_error = None
+        try:
+            self._load()
+        except StartupError as exc:
+            self._configure_error = exc
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = True
+        self.get_logger().info(f"active: serving {self.resolve_service_name('generate')} (service and action)")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self.get_logger().info("inactive: requests are refused until activate")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._unload()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._unload()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _load(self) -> None:
+        if not self.generator_config:
+            self.get_logger().warning(NO_GENERATOR)
+            return
+        root = check_output_root(self.output_root)  # before the model loads
+        start = time.monotonic()
+        try:
+            generator = load_generator(self.generator_config, self.generator_factory, self.overrides)
+        except Exception as exc:
+            text = str(exc)
+            if text.startswith(("generator_config:", "generator_factory:")):
+                raise StartupError(*text.split(": ", 1)) from None
+            raise StartupError("generator_config", f"{type(exc).__name__}: {text}") from None
+        self.generator = generator
+        self.queue = GenerationQueue(generator, root, self.queue_size, self.video_quality,
+                                     self._record if self.record_mcap else None).start()
+        self.get_logger().info(
+            f"loaded {type(generator).__name__} from {self.generator_config} in "
+            f"{time.monotonic() - start:.1f} s; writing to {self.queue.output_root}"
+        )
+
+    def _record(self, folder: Path, request_id: str, seq: Any) -> None:
+        """The request's MCAP bag, written beside its video and sequence (same complete-or-nothing folder)."""
+        from hoi_ros.nodes.recording import record_sequence
+
+        record_sequence(folder / f"{request_id}.mcap", seq, self.get_namespace(), self.frame_id,
+                        self.camera_frame_id, start_ns=self.get_clock().now().nanoseconds)
+
+    def _unload(self) -> None:
+        """Stop the worker (cancelling what runs and waits) and free the model, accelerator memory included."""
+        queue, self.queue = self.queue, None
+        if queue is not None:
+            queue.stop()
+        if self.generator is None:
+            return
+        self.generator = None
+        del queue
+        gc.collect()
+        torch = sys.modules.get("torch")  # loaded by the model; never imported here
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.get_logger().info("model unloaded")
+
+    def _state_label(self) -> str:
+        return str(self._state_machine.current_state[1])
 
     @property
     def executor_threads(self) -> int:
@@ -181,7 +269,11 @@ class GeneratorNode(Node):
     # ----------------------------------------------------------------- shared path
     def _generate(self, request: Any, job_setup: Any = None) -> JobOutcome:
         """Validate, queue and wait for one request (blocks this executor thread, see module doc)."""
-        if self.queue is None:
+        if not self._active:
+            return JobOutcome(False, f"not active (lifecycle state {self._state_label()!r}): configure and "
+                              "activate hoi_generator", str(request.request_id), int(request.seed))
+        queue = self.queue
+        if queue is None:
             return JobOutcome(False, NO_GENERATOR, str(request.request_id), int(request.seed))
         try:
             valid = validate_request(request, self.generator.limits, self.max_image_pixels)
@@ -191,11 +283,11 @@ class GeneratorNode(Node):
         if job_setup is not None:
             job_setup(job)
         try:
-            self.queue.submit(job)
+            queue.submit(job)
         except (QueueFull, DuplicateRequest) as exc:
             return JobOutcome(False, str(exc), valid.request_id, valid.generation.seed)
         if job.cancel.is_set():  # cancelled between set-up and submit: end it now
-            self.queue.cancel(job)
+            queue.cancel(job)
         outcome = job.wait()
         if outcome.success and outcome.sequence is not None:
             self.motion_pub.publish(self._motion(outcome))
@@ -206,7 +298,7 @@ class GeneratorNode(Node):
     def _motion(self, outcome: JobOutcome) -> HOIMotion:
         return sequence_to_motion_msg(outcome.sequence, self.frame_id, self.get_clock().now().to_msg())
 
-    def _fill(self, out: Any, outcome: JobOutcome) -> Any:
+    def _fill(self, out: Any, outcome: JobOutcome, return_video: bool = False) -> Any:
         out.success = outcome.success
         out.message = outcome.message
         out.request_id = outcome.request_id
@@ -215,15 +307,22 @@ class GeneratorNode(Node):
         out.sequence_path = outcome.sequence_path
         if outcome.sequence is not None:
             out.motion = self._motion(outcome)
+            if return_video and outcome.sequence.video is not None:
+                stamp = out.motion.header.stamp
+                out.video = [image_to_msg(frame, frame_id=self.camera_frame_id, stamp=stamp)
+                             for frame in outcome.sequence.video]
         return out
 
     # ----------------------------------------------------------------- service
     def _on_service(self, request: GenerateSrv.Request, response: GenerateSrv.Response) -> GenerateSrv.Response:
-        return self._fill(response, self._generate(request))
+        return self._fill(response, self._generate(request), bool(request.return_video))
 
     # ----------------------------------------------------------------- action
     def _on_goal(self, goal: GenerateAction.Goal) -> GoalResponse:
         """REJECT a goal that fails validation (as action clients expect); accept the rest."""
+        if not self._active:
+            self.get_logger().warning(f"rejected goal: not active (lifecycle state {self._state_label()!r})")
+            return GoalResponse.REJECT
         if self.generator is None:
             return GoalResponse.ACCEPT  # aborted with NO_GENERATOR, which says what to do
         try:
@@ -277,7 +376,7 @@ class GeneratorNode(Node):
         finally:
             with self._goal_lock:
                 self._goal_jobs.pop(key, None)
-        result = self._fill(GenerateAction.Result(), outcome)
+        result = self._fill(GenerateAction.Result(), outcome, bool(goal_handle.request.return_video))
         if outcome.cancelled and goal_handle.is_cancel_requested:
             goal_handle.canceled()
         elif outcome.success:
@@ -289,7 +388,7 @@ class GeneratorNode(Node):
     def destroy_node(self) -> None:
         """Stop the worker and the action server (also after a failed start-up)."""
         if getattr(self, "queue", None) is not None:
-            self.queue.stop()
+            self._unload()
         if getattr(self, "action_server", None) is not None:
             self.action_server.destroy()
             self.action_server = None

@@ -16,7 +16,9 @@ Names are relative to the node's namespace (default ``/hoi``; shown here with it
 * The robot's URDF is the node's ``robot_description`` parameter and is published latched on
   ``/hoi/robot_description`` (``std_msgs/String``), as ``robot_state_publisher`` in the same
   namespace expects; the same files are installed in ``share/hoi_ros/urdf/``. Remap its
-  ``joint_states`` to ``retarget/joint_states`` to feed it.
+  ``joint_states`` to ``retarget/joint_states`` to feed it. While a motion streams, the robot's
+  root link is broadcast on ``/tf`` at the retargeted wrist pose (parent: the motion's frame), so
+  robot_state_publisher's link frames hang in the world next to the human hand.
 
 Every request is answered (an unexpected error becomes ``success: false`` naming the field) and
 the node keeps serving; ``loop`` and ``speed`` may change at run time (``speed`` within 0.01..100).
@@ -45,6 +47,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import motion_msg_to_sequence
+from hoi_ros.nodes.frames import FrameBroadcaster, transform
 from hoi_ros.nodes.parameters import declare, declare_strings, on_change
 from hoi_ros.nodes.robots import DEFAULT_FOLDERS, find_robot
 from hoi_ros.nodes.runtime import StartupError, guarded_callback, guarded_service, resolve_path, spin_node
@@ -133,6 +136,7 @@ class RetargetNode(Node):
         except ValueError as exc:
             raise StartupError("robot", str(exc).removeprefix("robot: ")) from None
         urdf = desc.to_urdf()
+        self.root_link = desc.root
         # Always this robot's URDF (a value from a parameter file is ignored).
         self.declare_parameter("robot_description", urdf,
                                ParameterDescriptor(description="URDF of the robot", read_only=True),
@@ -147,6 +151,7 @@ class RetargetNode(Node):
         self.trajectory_pub = self.create_publisher(JointTrajectory, "retarget/trajectory", latched_qos())
         self.joint_pub = self.create_publisher(JointState, "retarget/joint_states", 10)
         self.wrist_pub = self.create_publisher(PoseStamped, "retarget/wrist_pose", 10)
+        self.frames = FrameBroadcaster(self)
         self.create_service(Retarget, "retarget", guarded_service(self, self._on_service, "motion"),
                             callback_group=MutuallyExclusiveCallbackGroup())
         if self.stream:
@@ -238,6 +243,8 @@ class RetargetNode(Node):
         wrist.header.stamp, wrist.header.frame_id = stamp, frame_id
         wrist.pose = _pose(res.wrist_pose[t])
         self.wrist_pub.publish(wrist)
+        # The robot's root link at the retargeted wrist: robot_state_publisher hangs the other links on it.
+        self.frames.send([transform(res.wrist_pose[t], frame_id, self.root_link, stamp)])
 
 
 def main(args: list[str] | None = None) -> int:

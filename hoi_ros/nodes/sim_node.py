@@ -13,7 +13,9 @@ After each rollout the node publishes its motion (latched) on ``/hoi/sim/motion`
 episode back at its fps for RViz: ``/hoi/sim/joint_states`` (``JointState``, 20 finger joints),
 ``/hoi/sim/wrist_pose`` (``PoseStamped``), ``/hoi/sim/object_poses`` (``PoseArray``) in
 ``frame_id``, and ``/hoi/sim/image/{rgb,depth,segmentation,keypoints}`` (``Image``) with
-``/hoi/sim/image/camera_info`` (``CameraInfo``) in ``camera_frame_id``. Parameters:
+``/hoi/sim/image/camera_info`` (``CameraInfo``) in ``<camera_frame_id>_optical_frame``; TF:
+that optical frame on ``/tf_static``, ``hoi_sim_wrist`` and ``hoi_sim_object_<i>`` per frame on
+``/tf`` (:mod:`hoi_ros.nodes.frames`). Parameters:
 ``config/ros/sim.yaml`` (``loop`` and ``publish_images`` may change at run time; the rest are
 read-only, with ranges).
 
@@ -39,6 +41,7 @@ from hoi_ros.core.episodes import Episode
 from hoi_ros.core.generation import MAX_SEED, RequestError
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
+from hoi_ros.nodes.frames import FrameBroadcaster, camera_pose, optical_frame, pose_matrix, transform
 from hoi_ros.nodes.image_conversion import camera_info_msg, image_to_msg
 from hoi_ros.nodes.parameters import declare, on_change
 from hoi_ros.nodes.runtime import StartupError, guarded_callback, guarded_service, spin_node
@@ -115,7 +118,10 @@ class SimNode(Node):
         kwargs.setdefault("namespace", "hoi")
         super().__init__("hoi_sim", **kwargs)
         self.frame_id = str(declare(self, "frame_id", "world", "frame of the motion, wrist and object poses"))
-        self.camera_frame_id = str(declare(self, "camera_frame_id", "hoi_sim_camera", "frame of the images"))
+        self.camera_frame_id = optical_frame(str(declare(
+            self, "camera_frame_id", "hoi_sim_camera", "camera of the images; they are in <it>_optical_frame")))
+        self.frame_prefix = str(declare(self, "frame_prefix", "hoi_sim_",
+                                        "TF frames <prefix>wrist and <prefix>object_<i>"))
         try:
             self.side = check_side(str(declare(self, "hand_side", "right", "right or left")))
         except ValueError as exc:
@@ -138,6 +144,7 @@ class SimNode(Node):
         self.image_pubs = {name: self.create_publisher(Image, f"sim/image/{name}", 10)
                            for name in ("rgb", "depth", "segmentation", "keypoints")}
         self.camera_info_pub = self.create_publisher(CameraInfo, "sim/image/camera_info", 10)
+        self.frames = FrameBroadcaster(self)
         self.create_service(SimRollout, "sim/rollout", guarded_service(self, self._on_rollout),
                             callback_group=MutuallyExclusiveCallbackGroup())
         self._lock = threading.Lock()
@@ -216,6 +223,8 @@ class SimNode(Node):
 
     # ----------------------------------------------------------------- playback
     def _play(self, episode: Episode) -> None:
+        self.frames.send_static([transform(camera_pose(episode.sequence.camera), self.frame_id, self.camera_frame_id,
+                                           self.get_clock().now().to_msg())])
         with self._lock:
             self._episode, self._frame = episode, 0
         if self._timer is not None:
@@ -248,6 +257,10 @@ class SimNode(Node):
         objects.header = joints.header
         objects.poses = [tuple_to_pose(pq) for pq in ep.object_poses[t]]
         self.objects_pub.publish(objects)
+        self.frames.send(
+            [transform(pose_matrix(ep.wrist_poses[t]), self.frame_id, f"{self.frame_prefix}wrist", stamp)]
+            + [transform(pose_matrix(pq), self.frame_id, f"{self.frame_prefix}object_{i}", stamp)
+               for i, pq in enumerate(ep.object_poses[t])])
         if self.publish_images:
             self.image_pubs["rgb"].publish(self._rgb(ep, t, stamp))
             self.image_pubs["depth"].publish(array_image(ep.depth[t], "32FC1", self.camera_frame_id, stamp))

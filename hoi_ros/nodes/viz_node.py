@@ -39,12 +39,11 @@ from visualization_msgs.msg import MarkerArray
 from hoi_ros.core.sequence import HOISequence
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import motion_msg_to_sequence
-from hoi_ros.nodes.frames import FrameBroadcaster, camera_pose, centroid_poses, optical_frame, transform
+from hoi_ros.nodes.frames import FrameBroadcaster, camera_pose, optical_frame, sequence_frame_poses, transform
 from hoi_ros.nodes.image_conversion import camera_info_msg, image_to_msg
 from hoi_ros.nodes.parameters import declare, on_change
 from hoi_ros.nodes.runtime import guarded_callback, guarded_service, spin_node
 from hoi_ros.nodes.viz_markers import frame_markers, object_cloud
-from hoi_ros.retarget.human import hand_of, palm_frame
 
 
 def latched_qos() -> QoSProfile:
@@ -117,19 +116,9 @@ class VizNode(Node):
             return
         self._show(seq, path)
 
-    def _frame_poses(self, seq: HOISequence) -> dict[str, np.ndarray]:
-        """Per TF frame, its ``[T, 4, 4]`` poses: each hand's palm frame and each object's centroid."""
-        poses = {f"{self.frame_prefix}{side}_wrist": palm_frame(hand_of(seq.hand_joints, seq.hand_sides, side), side)
-                 for side in seq.hand_sides}
-        if seq.num_object_points:
-            per_frame = [centroid_poses(points, seq.object_point_labels) for points in seq.object_points]
-            for i in range(len(per_frame[0])):
-                poses[f"{self.frame_prefix}object_{i}"] = np.stack([frame[i] for frame in per_frame])
-        return poses
-
     def _show(self, seq: HOISequence, source: str) -> None:
         motion_video = seq.render_motion() if self.publish_motion_video else None
-        poses = self._frame_poses(seq)
+        poses = sequence_frame_poses(seq, self.frame_prefix)
         self.frames.send_static([transform(camera_pose(seq.camera), self.frame_id, self.camera_frame_id,
                                            self.get_clock().now().to_msg())])
         with self._lock:

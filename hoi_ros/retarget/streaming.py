@@ -13,7 +13,7 @@ the whole-sequence solve of :mod:`.solver` does not apply. :class:`StreamingReta
   human chain) over the first ``calibration_frames`` frames (the running median until then), then
   fixed; :meth:`StreamingRetargeter.calibrate` fixes it from a clip beforehand;
 - the collision model: the finger-pair distances and their joint gradients at the previous
-  solution (pairs whose bounding spheres come within the penalty's reach plus ``SLACK``). Within a
+  solution (the pairs within the penalty's reach plus ``SLACK``). Within a
   frame the distances are linearised there (``d(q) = d_1 + G (q - q_1)``, exact softplus on top), so
   a trial point costs forward kinematics and the keypoint rows only; the exact distances are
   computed once per frame, at the solution, where they serve the report, the check below and the
@@ -37,7 +37,6 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf as _potrf
 from scipy.linalg.lapack import dpotrs as _potrs
 
-from hoi_ros.retarget.collision import CapsulePairs
 from hoi_ros.retarget.config import RetargetConfig
 from hoi_ros.retarget.description import HandDescription
 from hoi_ros.retarget.handedness import mirror_keypoints
@@ -45,7 +44,7 @@ from hoi_ros.retarget.human import chain_length, to_palm_frame, validate_keypoin
 from hoi_ros.retarget.kinematics import FKResult
 from hoi_ros.retarget.objective import _SOFT_RANGE, Problem, _huber_scale
 from hoi_ros.retarget.repair import backoff
-from hoi_ros.retarget.solver import RetargetResult, SequenceRetargeter, _single_thread_blas
+from hoi_ros.retarget.solver import RetargetResult, SequenceRetargeter
 
 SLACK = 0.005  # metres: pairs this much beyond the penalty's reach are kept in a frame's collision model
 
@@ -59,7 +58,7 @@ class _Contact:
     near: np.ndarray  # [C'] pair indices (into Objective.pairs) within reach + SLACK
     dist: np.ndarray  # [C'] exact surface distances at q
     grad: np.ndarray  # [C', n] d dist / d q at q (zeros without the collision term)
-    gap: float  # lower bound of every other pair's distance (bounding spheres, or exact beyond the reach)
+    gap: float  # the smallest distance of the other pairs (inf if none)
 
     @property
     def min_distance(self) -> float:
@@ -88,7 +87,8 @@ class StreamingRetargeter:
     frame at most (a frame stops earlier when its joints move less than ``step_tol`` radians or its
     cost falls by less than ``config.tolerance`` relatively). 3 bounds the latency: on the real
     trajectory with the Allegro-like hand, 6 gave 6.21 instead of 6.26 mm fingertip error without the
-    collision term (8.01 instead of 8.24 mm with it) for a p95 latency about 0.2-0.3 ms higher.
+    collision term (7.87 instead of 8.05 mm with it) for a p95 latency about 0.3 ms higher; 2 gives
+    6.39 and 8.27 mm.
     """
 
     def __init__(self, robot: HandDescription | str | None = None, config: RetargetConfig | None = None,
@@ -103,15 +103,7 @@ class StreamingRetargeter:
         self.tip_links = list(self.seq.tip_links)
         self.calibration_frames, self.max_iters, self.step_tol = int(calibration_frames), int(max_iters), step_tol
         obj = self.objective
-        pairs = obj.pairs
-        # Bounding sphere of every finger capsule (centre in its link frame, radius) for the pair filter.
-        seg = pairs.cap_seg
-        self._cap_centre = 0.5 * (seg[..., 0] + seg[..., 1])
-        self._cap_bound = 0.5 * np.linalg.norm(seg[..., 1] - seg[..., 0], axis=-1)
-        radius = np.array([c.radius for c in self.desc.capsules if self.desc.link_finger()[c.link] >= 0])
-        self._cap_bound = self._cap_bound + radius
         self._reach = self.config.collision_margin + _SOFT_RANGE * self.config.collision_softness
-        self._subsets: dict[bytes, CapsulePairs] = {}
         self._ones, self._zeros = np.ones((1, len(obj.pos_kp))), np.zeros((1, len(obj.pos_kp)))
         self.reset()
 
@@ -162,9 +154,13 @@ class StreamingRetargeter:
         """Retarget one frame of ``[21, 3]`` (or ``[42, 3]``: right hand, then left) keypoints.
 
         ``in_palm_frame``: the keypoints are already in the robot's palm frame (as for
-        :meth:`SequenceRetargeter.retarget`); no handedness check, ``wrist_pose`` the identity."""
-        with _single_thread_blas():
-            return self._step(keypoints, in_palm_frame)
+        :meth:`SequenceRetargeter.retarget`); no handedness check, ``wrist_pose`` the identity.
+
+        No BLAS thread limit here (the whole-sequence solve sets one): every product of a frame is far
+        below OpenBLAS's threading threshold (``m n k`` < 262144 for gemm; here at most about 2.5e4),
+        and setting and restoring the limit cost about 60 microseconds per call (measured p50 0.71 ->
+        0.65 ms, Allegro-like hand, real trajectory)."""
+        return self._step(keypoints, in_palm_frame)
 
     def _step(self, keypoints: np.ndarray, in_palm_frame: bool = False) -> StreamFrame:
         kp = np.asarray(keypoints, np.float64)
@@ -211,51 +207,22 @@ class StreamingRetargeter:
         return StreamFrame(q, self.kin.full(q), wrist[0], err, dist, dist < -tol, scale, iters, warnings)
 
     # ------------------------------------------------------------------ the collision model
-    def _near(self, fk: FKResult, reach: float) -> tuple[np.ndarray, float]:
-        """Indices (into ``objective.pairs``) of the pairs whose bounding spheres come within ``reach``,
-        and the smallest bounding-sphere gap of the others (inf if none)."""
-        pairs = self.objective.pairs
-        rot, pos = fk.rot[0, pairs.cap_link], fk.pos[0, pairs.cap_link]
-        centre = (rot @ self._cap_centre[..., None])[..., 0] + pos
-        d = centre[pairs.pair_a] - centre[pairs.pair_b]
-        gap = np.sqrt((d * d).sum(-1)) - self._cap_bound[pairs.pair_a] - self._cap_bound[pairs.pair_b]
-        near = gap <= reach
-        far = gap[~near]
-        return np.flatnonzero(near), float(far.min()) if len(far) else float("inf")
-
-    def _subset(self, near: np.ndarray) -> CapsulePairs:
-        """The :class:`CapsulePairs` of the pairs ``near`` (cached: the near set changes rarely)."""
-        key = near.tobytes()
-        sub = self._subsets.get(key)
-        if sub is None:
-            p = self.objective.pairs
-            sub = CapsulePairs(p.cap_link, p.cap_seg, p.pair_a[near], p.pair_b[near], p.radius[near])
-            if len(self._subsets) > 256:
-                self._subsets.clear()
-            self._subsets[key] = sub
-        return sub
-
     def _contact(self, q: np.ndarray, fk: FKResult | None = None) -> _Contact:
-        """Exact finger-pair distances at ``q`` (pairs within the penalty's reach plus ``SLACK``) and,
-        with the collision term on, their gradients: the collision model of the next solve."""
+        """Exact finger-pair distances at ``q`` and, with the collision term on, the joint gradients of
+        the pairs within the penalty's reach plus ``SLACK``: the collision model of the next solve."""
         fk = self.kin.forward(q[None]) if fk is None else fk
-        near, gap = self._near(fk, self._reach + SLACK)
-        n = self.kin.num_joints
-        if not len(near):
-            return _Contact(q, fk, near, np.zeros(0), np.zeros((0, n)), gap)
-        dist, ca, cb = self._subset(near).distances(fk)
+        n, pairs = self.kin.num_joints, self.objective.pairs
+        if not len(pairs):
+            return _Contact(q, fk, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros((0, n)), float("inf"))
+        dist, ca, cb = pairs.distances(fk)
         dist = dist[0]
-        # Pairs the bounding spheres let through but whose exact distance is beyond reach + SLACK leave the
-        # model (their distance still bounds the minimum), so the gradients are computed for fewer pairs.
-        keep = dist <= self._reach + SLACK
-        if not keep.all():
-            gap = min(gap, float(dist[~keep].min()))
-            near, dist, ca, cb = near[keep], dist[keep], ca[:, keep], cb[:, keep]
+        near = np.flatnonzero(dist <= self._reach + SLACK)
+        far = float(np.delete(dist, near).min()) if len(near) < len(dist) else float("inf")
         if self.objective.use_collision and len(near):
-            grad = self.objective.distance_rows(ca, cb, fk.axes, fk.origins, near)[0]
+            grad = self.objective.distance_rows(ca[:, near], cb[:, near], fk.axes, fk.origins, near)[0]
         else:
             grad = np.zeros((len(near), n))
-        return _Contact(q, fk, near, dist, grad, gap)
+        return _Contact(q, fk, near, dist[near], grad, far)
 
     # ------------------------------------------------------------------ the solve
     def _evaluate(self, q: np.ndarray, prob: Problem, contact: _Contact,

@@ -90,6 +90,13 @@ class DiTConfig:
     # CogVideoX-I2V pipeline layout the pretrained weights saw).
     image_latent_layout: str = "repeat"
     gradient_checkpointing: bool = False
+    # Learned positional table (use_learned_positional_embeddings): True adds its first L rows to the L
+    # text tokens, as diffusers' CogVideoXPatchEmbed does (CogVideoX-5B-I2V); False (earlier releases,
+    # the embedded default) uses only its video rows.
+    learned_text_positions: bool = False
+    # True: the learned table is a trained parameter (its gradient flows through the resampling to
+    # other grids); False: a fixed buffer, as in diffusers' CogVideoX.
+    train_positional_table: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -346,6 +353,8 @@ class SViMoTransformer(ModelMixin, ConfigMixin):
         prediction_type: str = DiTConfig.prediction_type,
         image_latent_layout: str = DiTConfig.image_latent_layout,
         gradient_checkpointing: bool = DiTConfig.gradient_checkpointing,
+        learned_text_positions: bool = DiTConfig.learned_text_positions,
+        train_positional_table: bool = DiTConfig.train_positional_table,
     ) -> None:
         super().__init__()
         # register_to_config has recorded every argument (defaults filled in); validate them once.
@@ -371,6 +380,9 @@ class SViMoTransformer(ModelMixin, ConfigMixin):
             use_positional_embeddings=not cfg.use_rotary_positional_embeddings,
             use_learned_positional_embeddings=cfg.use_learned_positional_embeddings,
         )
+        if cfg.use_learned_positional_embeddings and cfg.train_positional_table:
+            table = self.patch_embed._buffers.pop("pos_embedding")  # same name, now a parameter
+            self.patch_embed.pos_embedding = nn.Parameter(table.detach().clone())
         # Motion patchify: the same 2D stride convolution layout as the video stream's.
         self.motion_patch_embed = nn.Conv2d(2 * c, dim, kernel_size=(p, p), stride=p, bias=True)
         self.embedding_dropout = nn.Dropout(cfg.dropout)
@@ -399,7 +411,9 @@ class SViMoTransformer(ModelMixin, ConfigMixin):
         """Absolute positions added to video and motion tokens ``[1, N, d]``, or None (rotary only).
 
         With learned positions (CogVideoX-5B-I2V) the pretrained table, defined on the base grid, is
-        resampled trilinearly when the latent grid differs (the paper's 52×78 vs. the base 60×90).
+        resampled trilinearly when the latent grid differs (the paper's 52×78 vs. the base 60×90; ours,
+        diffusers refuses other sizes for it); with ``train_positional_table`` the table is a parameter
+        and trains through the resampling. Its text rows: :meth:`text_positional_embedding`.
         """
         cfg, pe = self.cfg, self.patch_embed
         p = cfg.patch_size
@@ -418,6 +432,14 @@ class SViMoTransformer(ModelMixin, ConfigMixin):
             table = pe._get_positional_embeddings(height, width, pre_frames, device=pe.proj.weight.device)
             return table[:, cfg.max_text_seq_length :]
         return None
+
+    def text_positional_embedding(self, length: int) -> torch.Tensor | None:
+        """The learned table's first ``length`` rows ``[1, length, d]``, added to the text tokens as
+        diffusers' CogVideoXPatchEmbed does (``learned_text_positions``), or None."""
+        cfg = self.cfg
+        if not (cfg.use_learned_positional_embeddings and cfg.learned_text_positions):
+            return None
+        return self.patch_embed.pos_embedding[:, :length]
 
     def rotary_embedding(
         self, frames: int, height: int, width: int, device: torch.device
@@ -492,6 +514,9 @@ class SViMoTransformer(ModelMixin, ConfigMixin):
         temb = self.time_embedding(self.time_proj(timestep).to(dtype))
         # Token streams.
         text = self.patch_embed.text_proj(text_embeds)
+        text_pos = self.text_positional_embedding(text.size(1))
+        if text_pos is not None:
+            text = text + text_pos.to(device=text.device, dtype=text.dtype)
         video = self._patchify(self.patch_embed.proj, torch.cat([video_latents, image_latents], dim=2))
         motion = self._patchify(self.motion_patch_embed, torch.cat([motion_latents, guidance_latents], dim=2))
         pos = self.positional_embedding(f, h, w)

@@ -1,6 +1,8 @@
 """SViMo training losses: Eq. 5 (SViMo), Eq. 6 / App. B.2 Eq. 12-13 (VID) and the §3.5 objective.
 
-- :func:`svimo_loss` — Eq. 5, x₀-prediction MSE on the video and the motion latents.
+- :func:`svimo_loss` — Eq. 5, x₀-prediction MSE on the video and the motion latents; optionally
+  weighted per sample (``sample_weights``: CogVideoX's ``1 / (1 − ᾱₜ)``, see
+  :mod:`hoi_ros.diffusion.loss_weighting`, which makes it the v-MSE of a v-prediction model).
 - :func:`hand_loss` — Eq. 12, ``‖h − ĥ‖² + 0.2‖h′ − ĥ′‖² + 0.05‖h″ − ĥ″‖²`` with ′ the first and
   ″ the second difference between frames.
 - :func:`object_loss` — Eq. 13, on the tool half and the target half of the K object points
@@ -88,18 +90,37 @@ def vid_loss(
     return {"hand": lh, "object": lo, "vid": lh + lo}
 
 
+LOSS_WEIGHTINGS = ("none", "cogvideox")
+
+
 def svimo_loss(
     video_x0_pred: torch.Tensor,
     video_x0_true: torch.Tensor,
     motion_x0_pred: torch.Tensor,
     motion_x0_true: torch.Tensor,
+    sample_weights: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Eq. 5: ``MSE(z₀ⱽ, ẑ₀ⱽ) + MSE(z₀ᴹ, ẑ₀ᴹ)`` on x₀ latents ``[B, F, C, h, w]``."""
+    """Eq. 5: ``MSE(z₀ⱽ, ẑ₀ⱽ) + MSE(z₀ᴹ, ẑ₀ᴹ)`` on x₀ latents ``[B, F, C, h, w]``.
+
+    ``sample_weights [B]`` (optional): each sample's squared error is weighted, ``mean_b(w_b·MSE_b)``
+    (CogVideoX's ``1 / (1 − ᾱₜ)``: :func:`hoi_ros.diffusion.loss_weighting.loss_weights`); None is the
+    unweighted MSE."""
     for name, p, t in (("video", video_x0_pred, video_x0_true), ("motion", motion_x0_pred, motion_x0_true)):
         if p.shape != t.shape:
             raise ValueError(f"svimo_loss: {name} prediction {tuple(p.shape)} and target {tuple(t.shape)} differ")
-    lv = (video_x0_pred.float() - video_x0_true.float()).pow(2).mean()
-    lm = (motion_x0_pred.float() - motion_x0_true.float()).pow(2).mean()
+    if sample_weights is None:
+        lv = (video_x0_pred.float() - video_x0_true.float()).pow(2).mean()
+        lm = (motion_x0_pred.float() - motion_x0_true.float()).pow(2).mean()
+        return {"video": lv, "motion": lm, "svimo": lv + lm}
+    w = sample_weights.reshape(-1).float()
+    if w.numel() != video_x0_pred.shape[0]:
+        raise ValueError(f"svimo_loss: {w.numel()} sample weights for a batch of {video_x0_pred.shape[0]}")
+
+    def weighted(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        per_sample = (p.float() - t.float()).pow(2).reshape(p.shape[0], -1).mean(dim=1)
+        return (w.to(per_sample.device) * per_sample).mean()
+
+    lv, lm = weighted(video_x0_pred, video_x0_true), weighted(motion_x0_pred, motion_x0_true)
     return {"video": lv, "motion": lm, "svimo": lv + lm}
 
 

@@ -17,13 +17,21 @@ then ``joint_steps`` of closed-loop joint training (``L = ω₁ L_SViMo + ω₂ 
 is :class:`hoi_ros.svimo.train_step.SViMoTrainModule`. The frozen VAE encodes the video, the
 rendered motion video ``Proj(h, o)`` and the noised reference image ``I_noised`` (§3.3), the frozen
 text encoder the prompt, every step — or once, offline, with ``--precompute`` and
-``data.kind: latents`` (how the full model fits in 80 GB; the VAE then only serves the guidance
-path). ``init_checkpoint`` starts from a SViMo checkpoint (e.g. an earlier phase's output).
+``data.kind: latents`` (our choice for the full model: it keeps T5-XXL and the VAE's video pass out
+of the training step; the paper does not say how it fed its encoders; the VAE then only serves the
+guidance path). ``init_checkpoint`` starts from a SViMo checkpoint (e.g. an earlier phase's output).
+
+Switches beyond Alg. 1 as written (all off by default; docs/svimo.md): ``loss_weighting``
+(CogVideoX's 1/(1−ᾱₜ)), ``svimo_streams`` / ``guidance_source`` (Table 3's video-only rows),
+``lora_rank`` (Table 4's LoRA variant, :mod:`hoi_ros.svimo.lora`), ``text_dropout`` (the empty prompt
+for a share of the samples, what classifier-free guidance at sampling needs).
 
 Distributed: ``accelerate`` wraps the one train module (DDP on CPU/gloo or GPU/NCCL, or DeepSpeed
 ZeRO-3 with ``config/accelerate/zero3_paper.yaml``). Every rank draws its own batches and noise from
 its own generator; the gradients are averaged, so the ranks' weights stay identical (tested with
-two CPU processes on gloo).
+two CPU processes on gloo). Under DeepSpeed the final ``model.safetensors`` holds the consolidated
+float32 master weights (DeepSpeed's ``zero_to_fp32`` on the last checkpoint), not the bf16 module
+weights, so the next stage (``init_checkpoint``) starts from fp32.
 
 Output folder: ``loss_log.jsonl`` (one JSON object per logged step), ``train_config.yaml``,
 ``model_config.yaml``, ``checkpoints/step_XXXXXXXX/`` (:mod:`hoi_ros.diffusion.checkpointing`; the run
@@ -63,8 +71,16 @@ from hoi_ros.diffusion.training import MIXED_PRECISION, is_deepspeed, make_accel
 from hoi_ros.svimo.config import SViMoConfig
 from hoi_ros.svimo.data import DataConfig, build_dataset
 from hoi_ros.svimo.dit import SViMoTransformer
-from hoi_ros.svimo.losses import LossWeights
-from hoi_ros.svimo.train_step import CONSTRAINT_PATHS, MOTION_NOISE_PATHS, SViMoTrainModule, draw_noise
+from hoi_ros.svimo.lora import DEFAULT_TARGETS, apply_lora, merged_state_dict
+from hoi_ros.svimo.losses import LOSS_WEIGHTINGS, LossWeights
+from hoi_ros.svimo.train_step import (
+    CONSTRAINT_PATHS,
+    GUIDANCE_SOURCES,
+    MOTION_NOISE_PATHS,
+    SVIMO_STREAMS,
+    SViMoTrainModule,
+    draw_noise,
+)
 from hoi_ros.svimo.vid import VID
 
 
@@ -110,6 +126,21 @@ class TrainConfig:
     # Joint phase, not in the paper (train_step docstring): share of samples whose interaction guidance
     # z̃₀ᴹ is zeroed (0 = the paper).
     guidance_dropout: float = 0.0
+    # Eq. 5's weighting: "none" (the unweighted x₀ MSE, as Eq. 2/5 write it) or "cogvideox"
+    # (1 / (1 − ᾱₜ) per sample, CogVideoX's fine-tuning loss; = MSE on v for a v-prediction DiT).
+    loss_weighting: str = "none"
+    # Table 3's video-only rows: the Eq. 5 terms that train G_θ ([video]: "VModel", [motion]: the motion
+    # model "with only motion loss"), and where z̃₀ᴹ comes from ("ground_truth": "VModel w/ GT Mot. Guid.").
+    svimo_streams: list[str] = field(default_factory=lambda: list(SVIMO_STREAMS))
+    guidance_source: str = "vid"
+    # Table 4's "LoRA Training" (hoi_ros.svimo.lora; needs peft): adapters of this rank on the DiT's
+    # pretrained layers named in lora_targets, which are frozen; 0 = full fine-tuning (the paper's default).
+    lora_rank: int = 0
+    lora_alpha: float | None = None  # default: lora_rank (scale 1)
+    lora_targets: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
+    # Joint phase: share of samples trained with the empty prompt (sampler.negative_prompt) instead of
+    # theirs, so that classifier-free guidance (sampler.guidance_scale > 1) has an unconditional model.
+    text_dropout: float = 0.0
     init_checkpoint: str | None = None  # SViMo safetensors (dit.*, vid.*) to start from
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
@@ -132,6 +163,18 @@ class TrainConfig:
             raise ValueError(f"vid_warmup_clean_fraction: must be in [0, 1], got {self.vid_warmup_clean_fraction}")
         if not 0.0 <= float(self.guidance_dropout) < 1.0:
             raise ValueError(f"guidance_dropout: must be in [0, 1), got {self.guidance_dropout}")
+        if not 0.0 <= float(self.text_dropout) < 1.0:
+            raise ValueError(f"text_dropout: must be in [0, 1), got {self.text_dropout}")
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"loss_weighting: one of {list(LOSS_WEIGHTINGS)}, got {self.loss_weighting!r}")
+        if not self.svimo_streams or set(self.svimo_streams) - set(SVIMO_STREAMS):
+            raise ValueError(f"svimo_streams: a non-empty subset of {list(SVIMO_STREAMS)}, got {self.svimo_streams}")
+        if self.guidance_source not in GUIDANCE_SOURCES:
+            raise ValueError(f"guidance_source: one of {list(GUIDANCE_SOURCES)}, got {self.guidance_source!r}")
+        if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
+            raise ValueError(f"lora_rank: must be a non-negative integer, got {self.lora_rank!r}")
+        if self.lora_alpha is not None and not float(self.lora_alpha) > 0:
+            raise ValueError(f"lora_alpha: must be positive, got {self.lora_alpha}")
         if not float(self.lr) > 0 or (self.vid_lr is not None and not float(self.vid_lr) > 0):
             raise ValueError(f"lr/vid_lr: must be positive, got {self.lr} / {self.vid_lr}")
         if len(self.adam_betas) != 2:
@@ -154,6 +197,17 @@ class TrainConfig:
     @property
     def total_steps(self) -> int:
         return self.warmup_steps + self.joint_steps
+
+    def variant(self, model_cfg: SViMoConfig) -> str:
+        """The paper's row this run trains: Table 3's loop variant, a video-only row, or Table 4's LoRA."""
+        streams = [s for s in SVIMO_STREAMS if s in self.svimo_streams]
+        if streams == ["video"]:
+            name = "VModel w/ GT Mot. Guid." if self.guidance_source == "ground_truth" else "VModel"
+        elif streams == ["motion"]:
+            name = "motion model (only motion loss)"
+        else:
+            name = model_cfg.loop.variant + (" (GT Mot. Guid.)" if self.guidance_source == "ground_truth" else "")
+        return name + (f", LoRA r={self.lora_rank}" if self.lora_rank else "")
 
 
 @dataclass
@@ -272,7 +326,27 @@ def build_models(model_cfg: SViMoConfig, cfg: TrainConfig) -> tuple[SViMoTransfo
         init_from_cogvideox(dit, model_cfg.pretrained)
     dit.gradient_checkpointing = cfg.gradient_checkpointing or model_cfg.dit.gradient_checkpointing
     vid.gradient_checkpointing = cfg.gradient_checkpointing or model_cfg.vid.gradient_checkpointing
+    if cfg.lora_rank:  # Table 4: adapters on the (pretrained) DiT, which is frozen
+        apply_lora(dit, cfg.lora_rank, _lora_alpha(cfg), cfg.lora_targets, seed=model_cfg.seed)
     return dit, vid
+
+
+def _lora_alpha(cfg: TrainConfig) -> float:
+    return float(cfg.lora_alpha if cfg.lora_alpha is not None else cfg.lora_rank)
+
+
+def final_state_dict(state: dict[str, torch.Tensor], cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """The weights ``model.safetensors`` gets: LoRA adapters folded in (plain names), else ``state``."""
+    return merged_state_dict(state, cfg.lora_rank, _lora_alpha(cfg)) if cfg.lora_rank else state
+
+
+def consolidated_fp32_state_dict(deepspeed_dir: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The float32 master weights of a DeepSpeed ZeRO checkpoint folder, gathered from every rank's
+    partition (DeepSpeed's ``zero_to_fp32``), under the train module's names (``dit.*``, ``vid.*``)."""
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+    state = get_fp32_state_dict_from_zero_checkpoint(str(deepspeed_dir))
+    return {k: v.float().contiguous() for k, v in state.items()}
 
 
 # ---------------------------------------------------------------------- the run
@@ -299,10 +373,13 @@ def train(
                    device=device)
     dit, vid = build_models(model_cfg, cfg)
     module = SViMoTrainModule(dit, vid, model_cfg, LossWeights(cfg.w_svimo, cfg.w_vid),
-                              tuple(cfg.loop_motion_noise), tuple(cfg.constraint_paths)).to(device)
+                              tuple(cfg.loop_motion_noise), tuple(cfg.constraint_paths),
+                              loss_weighting=cfg.loss_weighting, svimo_streams=tuple(cfg.svimo_streams),
+                              guidance_source=cfg.guidance_source).to(device)
     vid_lr = float(cfg.vid_lr if cfg.vid_lr is not None else cfg.lr)
+    dit_params = [p for p in dit.parameters() if p.requires_grad]  # all of them, unless LoRA froze some
     optimizer = torch.optim.AdamW(
-        [{"params": list(dit.parameters()), "lr": float(cfg.lr)}, {"params": list(vid.parameters()), "lr": vid_lr}],
+        [{"params": dit_params, "lr": float(cfg.lr)}, {"params": list(vid.parameters()), "lr": vid_lr}],
         betas=tuple(cfg.adam_betas), eps=cfg.adam_eps, weight_decay=cfg.weight_decay, foreach=True,
     )
     # Per-rank generator: batches, image noise, timesteps, ε (checkpointed per rank).
@@ -329,6 +406,7 @@ def train(
     motion_noise = bool(set(cfg.loop_motion_noise) & used)
     dropout = float(cfg.guidance_dropout) if loop.interaction_guidance else 0.0  # the same for the dropout mask
     abar_len = int(plain.alphas_cumprod.numel())
+    null_text = _null_text(cfg, model_cfg, enc) if cfg.text_dropout > 0 else None
 
     log_path = out_dir / "loss_log.jsonl"
     if accelerator.is_main_process:
@@ -351,7 +429,12 @@ def train(
                            batch["hand"].shape, batch["obj"].shape,
                            cfg.vid_warmup_clean_fraction if warmup else 0.0,
                            motion_noise=motion_noise and not warmup,
-                           guidance_dropout=0.0 if warmup else dropout)
+                           guidance_dropout=0.0 if warmup else dropout,
+                           text_dropout=0.0 if warmup else float(cfg.text_dropout))
+        if noise.drop_text is not None and null_text is not None:  # text dropout (classifier-free guidance)
+            text = latents["text_embeds"]
+            latents = {**latents, "text_embeds": torch.where(noise.drop_text.view(-1, 1, 1),
+                                                             null_text.to(text.device, text.dtype), text)}
 
         def guidance_fn(hand: torch.Tensor, obj: torch.Tensor, batch: dict[str, Any] = batch) -> torch.Tensor:
             return enc.encode_motion(hand, obj, batch)
@@ -384,20 +467,37 @@ def train(
     bar.close()
     final = None
     if step >= cfg.total_steps:
-        state = accelerator.get_state_dict(model)
         final = out_dir / "model.safetensors"
+        if is_deepspeed(accelerator):  # fp32 master weights of the last checkpoint (written at step == end)
+            accelerator.wait_for_everyone()
+            state = (consolidated_fp32_state_dict(latest_checkpoint(out_dir) / "deepspeed")
+                     if accelerator.is_main_process else {})
+        else:
+            state = accelerator.get_state_dict(model)
         if accelerator.is_main_process:
-            save_state_dict(final, state, _metadata(step, model_cfg))
+            save_state_dict(final, final_state_dict(state, cfg), _metadata(step, model_cfg, cfg))
     if cfg.save_rank_weights:
         save_state_dict(out_dir / f"final_rank{rank}.safetensors", plain.state_dict(), _metadata(step, model_cfg))
     accelerator.wait_for_everyone()
-    return TrainResult(step=step, world_size=world, variant=loop.variant, last=last, output_dir=out_dir,
+    return TrainResult(step=step, world_size=world, variant=cfg.variant(model_cfg), last=last, output_dir=out_dir,
                        loss_log=log_path, final_checkpoint=final)
 
 
-def _metadata(step: int, model_cfg: SViMoConfig) -> dict[str, str]:
-    """safetensors header of a SViMo checkpoint: trained flag, steps, Table 3 variant, model config."""
-    return {"trained": "true", "steps": str(step), "variant": model_cfg.loop.variant, "config": model_cfg.name,
+def _null_text(cfg: TrainConfig, model_cfg: SViMoConfig, enc: Encoders) -> torch.Tensor:
+    """``[1, L, d]`` features of the empty prompt (``sampler.negative_prompt``, what sampling's
+    classifier-free guidance uses as the unconditional branch); the text encoder is loaded for it
+    once when the run has none (precomputed latents)."""
+    from hoi_ros.diffusion.text import build_text_encoder
+
+    text = enc.text if enc.text is not None else build_text_encoder(model_cfg.text)
+    with torch.no_grad():
+        return text.encode([model_cfg.sampler.negative_prompt]).detach().float().cpu()
+
+
+def _metadata(step: int, model_cfg: SViMoConfig, cfg: TrainConfig | None = None) -> dict[str, str]:
+    """safetensors header of a SViMo checkpoint: trained flag, steps, variant (Table 3/4 row), model config."""
+    variant = cfg.variant(model_cfg) if cfg is not None else model_cfg.loop.variant
+    return {"trained": "true", "steps": str(step), "variant": variant, "config": model_cfg.name,
             "model_config": yaml.safe_dump(model_cfg.to_dict(), sort_keys=False)}
 
 
@@ -415,7 +515,7 @@ def _save_checkpoint(out_dir: Path, step: int, model: Any, optimizer: Any, gen: 
     if is_deepspeed(accelerator):
         model.save_checkpoint(str(tmp / "deepspeed"))  # collective; DeepSpeed's own format
     if accelerator.is_main_process:
-        save_state_dict(tmp / "model.safetensors", state, _metadata(step, model_cfg))
+        save_state_dict(tmp / "model.safetensors", state, _metadata(step, model_cfg, cfg))
         if not is_deepspeed(accelerator):
             save_optimizer(tmp, optimizer)
     accelerator.wait_for_everyone()

@@ -38,6 +38,17 @@ gradient are untouched; λ = 1 on both paths is Alg. 1 as written, bit for bit.
 Table 3's switches (``SViMoConfig.loop``): guidance off → z̃₀ᴹ = 0; gradient constraint off →
 the VID still learns from SViMo's outputs, detached (so every variant has a 3D motion readout;
 "w/o VID" is then SViMo with a VID trained beside it and no feedback in either direction).
+Table 3's video-only rows (``svimo_streams``, ``guidance_source``): Eq. 5 on one stream only
+(``("video",)`` or ``("motion",)``), and z̃₀ᴹ = z₀ᴹ, the ground truth's clean motion latents, instead of
+VID's estimate (``guidance_source="ground_truth"``: "VModel w/ GT Mot. Guid.").
+
+Loss weighting (``loss_weighting``): ``"none"`` is Eq. 5 as written (unweighted MSE of the x₀
+latents); ``"cogvideox"`` weights each sample by ``1 / (1 − ᾱₜ)`` as CogVideoX's fine-tuning scripts do
+(:mod:`hoi_ros.diffusion.loss_weighting`), which for a v-prediction DiT is the MSE on v. VID's loss
+(Eq. 12 + 13) is left unweighted: VID predicts x₀ itself and Eq. 13 is a distance, not a squared error.
+
+The schedule's table ᾱ (``alphas_cumprod``) stays float32 whatever the module is cast to (a bf16
+cast would round ᾱ near 1 to 1, i.e. no noise at the smallest t; :meth:`SViMoTrainModule._apply`).
 """
 
 from __future__ import annotations
@@ -48,9 +59,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hoi_ros.diffusion.loss_weighting import loss_weights
 from hoi_ros.svimo.config import SViMoConfig
 from hoi_ros.svimo.dit import SViMoTransformer, expand_image_latents, x0_from_output
-from hoi_ros.svimo.losses import LossWeights, svimo_loss, total_loss, vid_loss
+from hoi_ros.svimo.losses import LOSS_WEIGHTINGS, LossWeights, svimo_loss, total_loss, vid_loss
 from hoi_ros.svimo.vid import VID
 
 # (hand metres [B,T,J,3], object metres [B,T,K,3]) -> guidance latents z̃₀ᴹ [B,F,C,h,w] (Proj + VAE E).
@@ -81,7 +93,9 @@ class StepNoise:
     ``clean [B]`` (warm-up only, optional): which samples give VID the clean latents z₀;
     ``s [B]``, ``eps_hand_s``, ``eps_obj_s`` (optional): the motion's noise level s ≥ t and its ε for
     the VID calls named in ``motion_noise_paths`` (module docstring); ``drop_guidance [B]`` (joint
-    phase, optional): the samples whose interaction guidance z̃₀ᴹ is replaced by zeros."""
+    phase, optional): the samples whose interaction guidance z̃₀ᴹ is replaced by zeros;
+    ``drop_text [B]`` (joint phase, optional): the samples whose prompt is replaced by the empty one
+    (text dropout, what classifier-free guidance needs)."""
 
     t: torch.Tensor
     eps_video: torch.Tensor
@@ -93,6 +107,7 @@ class StepNoise:
     eps_hand_s: torch.Tensor | None = None
     eps_obj_s: torch.Tensor | None = None
     drop_guidance: torch.Tensor | None = None
+    drop_text: torch.Tensor | None = None
 
 
 def draw_noise(
@@ -105,12 +120,14 @@ def draw_noise(
     clean_fraction: float = 0.0,
     motion_noise: bool = False,
     guidance_dropout: float = 0.0,
+    text_dropout: float = 0.0,
 ) -> StepNoise:
     """Draw one step's randomness from ``gen`` (CPU), in a fixed order (Alg. 1 lines 4–5); with
     ``clean_fraction`` > 0, then a Bernoulli(``clean_fraction``) mask per sample (warm-up input choice);
     with ``motion_noise``, then s ~ U{t..T−1} and its ε for hand and object (exposure-bias remedy);
     with ``guidance_dropout`` > 0, last, a Bernoulli(``guidance_dropout``) mask of samples whose z̃₀ᴹ is
-    zeroed. Each option draws after the ones before it, so switching one on leaves the others' draws."""
+    zeroed; with ``text_dropout`` > 0, after all, a Bernoulli(``text_dropout``) mask of samples whose prompt
+    is dropped. Each option draws after the ones before it, so switching one on leaves the others' draws."""
     t = torch.randint(0, num_timesteps, (video_shape[0],), generator=gen)
     eps = [torch.randn(tuple(s), generator=gen) for s in (video_shape, motion_shape, hand_shape, obj_shape)]
     clean = torch.rand(video_shape[0], generator=gen) < clean_fraction if clean_fraction > 0 else None
@@ -120,11 +137,15 @@ def draw_noise(
         noise.eps_hand_s, noise.eps_obj_s = (torch.randn(tuple(x), generator=gen) for x in (hand_shape, obj_shape))
     if guidance_dropout > 0:
         noise.drop_guidance = torch.rand(video_shape[0], generator=gen) < guidance_dropout
+    if text_dropout > 0:
+        noise.drop_text = torch.rand(video_shape[0], generator=gen) < text_dropout
     return noise
 
 
 MOTION_NOISE_PATHS = ("guidance", "readout")
 CONSTRAINT_PATHS = ("video", "motion")
+SVIMO_STREAMS = ("video", "motion")  # the two terms of Eq. 5
+GUIDANCE_SOURCES = ("vid", "ground_truth")
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -154,8 +175,19 @@ class SViMoTrainModule(nn.Module):
 
     def __init__(self, dit: SViMoTransformer, vid: VID, model_cfg: SViMoConfig, weights: LossWeights,
                  motion_noise_paths: tuple[str, ...] = (),
-                 constraint_paths: tuple[str, ...] = CONSTRAINT_PATHS) -> None:
+                 constraint_paths: tuple[str, ...] = CONSTRAINT_PATHS,
+                 loss_weighting: str = "none",
+                 svimo_streams: tuple[str, ...] = SVIMO_STREAMS,
+                 guidance_source: str = "vid") -> None:
         super().__init__()
+        if loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"loss_weighting: one of {LOSS_WEIGHTINGS}, got {loss_weighting!r}")
+        if not svimo_streams or set(svimo_streams) - set(SVIMO_STREAMS):
+            raise ValueError(f"svimo_streams: a non-empty subset of {SVIMO_STREAMS}, got {list(svimo_streams)}")
+        if guidance_source not in GUIDANCE_SOURCES:
+            raise ValueError(f"guidance_source: one of {GUIDANCE_SOURCES}, got {guidance_source!r}")
+        if guidance_source == "ground_truth" and not model_cfg.loop.interaction_guidance:
+            raise ValueError("guidance_source: ground_truth needs loop.interaction_guidance (the guidance input)")
         bad = set(motion_noise_paths) - set(MOTION_NOISE_PATHS)
         if bad:
             raise ValueError(f"motion_noise_paths: unknown {sorted(bad)}; choose from {MOTION_NOISE_PATHS}")
@@ -168,7 +200,20 @@ class SViMoTrainModule(nn.Module):
         self.weights = weights
         self.motion_noise_paths = tuple(motion_noise_paths)
         self.constraint_paths = tuple(constraint_paths)
+        self.loss_weighting = loss_weighting
+        self.svimo_streams = tuple(x for x in SVIMO_STREAMS if x in svimo_streams)
+        self.guidance_source = guidance_source
         self.register_buffer("alphas_cumprod", alphas_cumprod_of(model_cfg), persistent=False)
+
+    def _apply(self, fn, recurse: bool = True):  # type: ignore[no-untyped-def]
+        """``nn.Module._apply`` (``.to``, ``.bfloat16()``, ``.cuda()``, DeepSpeed's cast), but the
+        schedule's ᾱ only follows the device: its float32 values are kept (module docstring)."""
+        abar = self._buffers["alphas_cumprod"]
+        out = super()._apply(fn, recurse)
+        moved = self._buffers["alphas_cumprod"]
+        if moved is not None and abar is not None and moved.dtype != torch.float32:
+            self._buffers["alphas_cumprod"] = abar.to(device=moved.device, dtype=torch.float32)
+        return out
 
     def _vid(self, *args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """M_φ in its own dtype (``(h_t, o_t, z⁽ⱽ⁾, z⁽ᴹ⁾)`` cast, ``t`` last)."""
@@ -225,7 +270,9 @@ class SViMoTrainModule(nn.Module):
             out.update(l_vid=lv["vid"], l_hand=lv["hand"], l_obj=lv["object"], loss=lv["vid"])
             return out
         # Lines 6-7: interaction guidance z̃₀ᴹ = E(Proj(M_no-grad((h_t, o_t), (z_tⱽ, z_tᴹ), t))).
-        if loop.interaction_guidance:
+        if loop.interaction_guidance and self.guidance_source == "ground_truth":
+            guidance = z0m  # "VModel w/ GT Mot. Guid." (Table 3): the true motion latents as the guidance
+        elif loop.interaction_guidance:
             if guidance_fn is None:
                 raise ValueError("guidance_fn: needed when loop.interaction_guidance is on")
             hg_in, og_in, level = motion_in("guidance")
@@ -245,7 +292,10 @@ class SViMoTrainModule(nn.Module):
                                 latents["text_embeds"].to(device, dt), t)
         x0v = x0_from_output(out_v.float(), ztv, t, abar, cfg.prediction_type)
         x0m = x0_from_output(out_m.float(), ztm, t, abar, cfg.prediction_type)
-        ls = svimo_loss(x0v, z0v, x0m, z0m)  # Eq. 5
+        weights = loss_weights(abar, t, x0v).reshape(-1) if self.loss_weighting == "cogvideox" else None
+        ls = svimo_loss(x0v, z0v, x0m, z0m, weights)  # Eq. 5
+        if self.svimo_streams != SVIMO_STREAMS:  # Table 3's video-only / motion-only rows
+            ls["svimo"] = ls[self.svimo_streams[0]]
         out.update(l_svimo=ls["svimo"], l_video=ls["video"], l_motion=ls["motion"])
         # Line 9: gradient constraint (detached when the switch is off: VID still learns its readout).
         if loop.gradient_constraint:

@@ -242,7 +242,7 @@ TRANSFORMER_FOLDER = "transformer"
 VID_FOLDER = "vid"
 VAE_FOLDER = "vae"
 # Config fields that may differ between the saved weights and the YAML (runtime switches).
-_RUNTIME_FIELDS = ("gradient_checkpointing",)
+_RUNTIME_FIELDS = ("gradient_checkpointing", "train_positional_table")
 
 
 def save_svimo(

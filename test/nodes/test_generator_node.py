@@ -297,9 +297,16 @@ def test_reusable_client_generates_cancels_and_reports_rejections(served, tmp_pa
         client.wait_ready(["generate"], timeout=30)
         feedback: list = []
         result = client.generate(image, "grasp the ball", feedback=feedback.append, timeout=120,
-                                 num_inference_steps=2, seed=4, request_id="via-client")
+                                 num_inference_steps=2, seed=4, request_id="via-client", return_video=True)
         assert result.success and result.seed == 4, result.message
         assert Path(result.sequence_path) == out / "via-client" / "via-client.npz"
+        # return_video: the frames travel in the result, equal to the saved video.
+        from hoi_ros.core.sequence import HOISequence
+        from hoi_ros.nodes.image_conversion import msg_to_rgb
+
+        saved = HOISequence.load(result.sequence_path)
+        assert len(result.video) == saved.num_frames and result.video[0].header.frame_id == "hoi_camera_optical_frame"
+        np.testing.assert_array_equal(np.stack([msg_to_rgb(m) for m in result.video]), saved.video)
         assert [(f.step, f.total_steps) for f in feedback if f.stage == "denoising"][-1] == (2, 2)
         running: list = []
         job = client.generate_async(image, "grasp the ball", feedback=running.append, num_inference_steps=500)
@@ -309,6 +316,11 @@ def test_reusable_client_generates_cancels_and_reports_rejections(served, tmp_pa
         assert status == GoalStatus.STATUS_CANCELED and not cancelled.success
         with pytest.raises(ClientError, match="rejected"):
             client.generate_async(image, "")
-    # A client on another machine: the sequence path is not readable there, the motion is in the result.
-    sheet, motion = write_outputs("/nonexistent/elsewhere.npz", tmp_path, "remote", result.motion)
+    # A client on another machine: the sequence path is not readable there; the motion and the
+    # video frames are in the result, and the sheet has both rows.
+    from PIL import Image as PILImage
+
+    sheet, motion = write_outputs("/nonexistent/elsewhere.npz", tmp_path, "remote", result.motion, result.video)
     assert sheet.is_file() and motion.is_file()
+    with PILImage.open(sheet) as img:
+        assert img.size[1] == 2 * saved.video.shape[1] + 2  # video row above motion row

@@ -50,7 +50,8 @@ def test_a_second_node_of_the_same_name_refuses_to_start(tmp_path) -> None:
     try:
         with NodeProcess("hoi_ros.nodes.generator_node", "hoi_generator_twice", {"generator_config": ""}) as first:
             client.wait_ready(node=first)
-            log = _refusal({"generator_config": ""}, "hoi_generator_twice")
+            # A long look at the graph: discovery took up to 2.3 s on the busy 2-core machine.
+            log = _refusal({"generator_config": "", "name_check_s": 10.0}, "hoi_generator_twice")
             assert "cannot start: __node: another node named /hoi/hoi_generator_twice is already running" in log
             first.assert_alive()
     finally:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from ros_support import BackgroundClient, NodeProcess, ros_available, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +38,10 @@ class Client(BackgroundClient):
         super().__init__("retarget_test_client")
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.got: dict[str, list] = {"joint_states": [], "wrist": [], "trajectory": [], "description": []}
+        from tf2_msgs.msg import TFMessage
+
+        self.got: dict[str, list] = {"joint_states": [], "wrist": [], "trajectory": [], "description": [], "tf": []}
+        self.node.create_subscription(TFMessage, "/tf", self.got["tf"].append, 100)
         self.node.create_subscription(JointState, "/hoi/retarget/joint_states", self.got["joint_states"].append, 100)
         self.node.create_subscription(PoseStamped, "/hoi/retarget/wrist_pose", self.got["wrist"].append, 100)
         self.node.create_subscription(JointTrajectory, "/hoi/retarget/trajectory", self.got["trajectory"].append,
@@ -93,6 +97,13 @@ def _robot_folder(root: Path) -> Path:
     (folder / "bad_urdf.yaml").write_text("name: bad_urdf\nurdf: not_xml.urdf\nkeypoints: {palm: 0}\n")
     (folder / "a_folder.yaml").mkdir()
     (folder / "no_keypoints.yaml").write_text("name: no_keypoints\nurdf: not_xml.urdf\n")
+    # A good one: the Allegro-like hand under another name, its URDF beside the YAML.
+    from hoi_ros.retarget import get_robot
+
+    allegro = get_robot("allegro")
+    (folder / "my_hand.urdf").write_text(allegro.to_urdf())
+    (folder / "my_hand.yaml").write_text(yaml.safe_dump({"name": "my_hand", "urdf": "my_hand.urdf",
+                                                         "keypoints": dict(allegro.keypoints)}))
     return folder
 
 
@@ -192,6 +203,14 @@ def test_stream_plays_joint_states_of_published_motions(served) -> None:
     assert list(states[0].name) == list(traj.joint_names)
     np.testing.assert_allclose([s.position for s in states], [p.positions for p in traj.points], atol=1e-12)
     assert client.got["wrist"][0].header.frame_id == "table"
+    # The robot's root link follows the retargeted wrist on /tf (robot_state_publisher adds the rest).
+    root = get_robot("allegro").root
+    wait_for(lambda: len(client.got["tf"]) >= seq.num_frames, 10, "the robot's frames on /tf", node)
+    frames = [t for m in client.got["tf"] for t in m.transforms if t.child_frame_id == root]
+    assert frames and {t.header.frame_id for t in frames} == {"table"}
+    first = client.got["wrist"][0].pose.position
+    tr = frames[0].transform.translation
+    np.testing.assert_allclose([tr.x, tr.y, tr.z], [first.x, first.y, first.z], atol=1e-9)
     # loop is false: the stream stops after one pass.
     count = len(client.got["joint_states"])
     time.sleep(1.0)
@@ -223,6 +242,15 @@ def test_every_bad_robot_is_answered_by_name_and_the_node_keeps_serving(served, 
     node.assert_alive()
     ok = client.call(sequence_to_motion_msg(_sequence(6), "table"), robot="inspire", timeout=30)
     assert ok.success, ok.message
+
+
+def test_a_robot_from_the_configured_folders_by_name(served) -> None:
+    from hoi_ros.nodes.conversions import sequence_to_motion_msg
+
+    client, _node = served
+    resp = client.call(sequence_to_motion_msg(_sequence(6), "table"), robot="my_hand", timeout=60)
+    assert resp.success and resp.robot == "my_hand", resp.message
+    assert len(resp.actuated_joint_names) == 16
 
 
 def test_runtime_parameter_changes_outside_the_range_are_refused(served) -> None:

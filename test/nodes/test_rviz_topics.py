@@ -57,6 +57,9 @@ def test_every_rviz_display_topic_is_published_with_its_type() -> None:
             for cls, topic in displays:
                 types = {i.topic_type for i in publishers(topic)}
                 assert types == {DISPLAY_TYPES[cls]}, (cls, topic, types)
+            # The TF display reads /tf and /tf_static: hands, objects, cameras and the robot's root.
+            for tf in ("/tf", "/tf_static"):
+                assert {i.topic_type for i in publishers(tf)} == {"tf2_msgs/msg/TFMessage"}, tf
             # The images' camera is published beside them.
             for info in ("/hoi/viz/camera_info", "/hoi/sim/image/camera_info"):
                 assert {i.topic_type for i in publishers(info)} == {"sensor_msgs/msg/CameraInfo"}, info

@@ -32,7 +32,10 @@ class SimClient(BackgroundClient):
 
         super().__init__("sim_test_client")
         self.client = self.node.create_client(SimRollout, "/hoi/sim/rollout")
-        self.got: dict[str, list] = {k: [] for k in ("joints", "objects", "rgb", "depth", "motion")}
+        from tf2_msgs.msg import TFMessage
+
+        self.got: dict[str, list] = {k: [] for k in ("joints", "objects", "rgb", "depth", "motion", "tf")}
+        self.node.create_subscription(TFMessage, "/tf", self.got["tf"].append, 10)
         self.node.create_subscription(JointState, "/hoi/sim/joint_states", self.got["joints"].append, 10)
         self.node.create_subscription(PoseArray, "/hoi/sim/object_poses", self.got["objects"].append, 10)
         self.node.create_subscription(Image, "/hoi/sim/image/rgb", self.got["rgb"].append, 10)
@@ -97,6 +100,12 @@ def test_rollout_over_dds_returns_motion_and_condition_images(served) -> None:
     assert all(math.isfinite(v) for v in joints.position)
     assert len(client.got["objects"][-1].poses) == 1 and client.got["objects"][-1].header.frame_id == "table"
     assert client.got["motion"][-1].num_frames == t
+    # The wrist and object frames are on /tf beside the poses, and the images are in the optical frame.
+    wait_for(lambda: client.got["tf"], 10, "/tf", node)
+    frames = {f.child_frame_id: f for f in client.got["tf"][-1].transforms}
+    assert set(frames) == {"hoi_sim_wrist", "hoi_sim_object_0"}
+    assert frames["hoi_sim_wrist"].header.frame_id == "table"
+    assert client.got["rgb"][-1].header.frame_id == "hoi_sim_camera_optical_frame"
 
 
 def test_two_object_task_without_images(served) -> None:

@@ -30,7 +30,17 @@ class Listener(BackgroundClient):
         from visualization_msgs.msg import MarkerArray
 
         super().__init__("viz_listener")
-        self.got: dict[str, list] = {"markers": [], "cloud": [], "video": [], "motion_video": []}
+        from tf2_msgs.msg import TFMessage
+
+        self.got: dict[str, list] = {"markers": [], "cloud": [], "video": [], "motion_video": [], "tf": [],
+                                     "tf_static": [], "camera_info": []}
+        self.node.create_subscription(TFMessage, "/tf", self.got["tf"].append, 100)
+        self.node.create_subscription(TFMessage, "/tf_static", self.got["tf_static"].append,
+                                      QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                                                 durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        from sensor_msgs.msg import CameraInfo
+
+        self.node.create_subscription(CameraInfo, "/hoi/viz/camera_info", self.got["camera_info"].append, 50)
         for key, typ, topic in (("markers", MarkerArray, "/hoi/viz/markers"),
                                 ("cloud", PointCloud2, "/hoi/viz/object_cloud"),
                                 ("video", Image, "/hoi/viz/video"),
@@ -169,3 +179,36 @@ def test_start_up_value_outside_the_range_names_the_parameter(tmp_path) -> None:
         assert node.wait_exit(60) == 1
         log = node.log()
     assert "cannot start: speed: -5.0 is outside 0.01..100.0" in log and "Traceback" not in log, log
+
+
+def test_viz_broadcasts_hand_object_and_camera_frames(tmp_path) -> None:
+    from hoi_ros.nodes.conversions import sequence_to_motion_msg
+    from hoi_ros.nodes.frames import camera_pose
+    from hoi_ros.retarget.human import palm_frame
+
+    seq = _sequence(num_frames=4)
+    listener = Listener()
+    try:
+        with NodeProcess("hoi_ros.nodes.viz_node", "hoi_viz_tf", {"loop": False}) as node:
+            assert listener.replay.wait_for_service(timeout_sec=20)
+            listener.motion_pub.publish(sequence_to_motion_msg(seq, "world"))
+            wait_for(lambda: len(listener.got["tf"]) >= seq.num_frames and listener.got["tf_static"]
+                     and listener.got["camera_info"], 20, "TF and camera info", node)
+            first = {t.child_frame_id: t for t in listener.got["tf"][0].transforms}
+            assert set(first) == {"hoi_right_wrist", "hoi_object_0", "hoi_object_1"}
+            wrist = first["hoi_right_wrist"]
+            assert wrist.header.frame_id == "world"
+            expected = palm_frame(seq.hand_joints[:, :21], "right")[0]
+            tr = wrist.transform.translation
+            np.testing.assert_allclose([tr.x, tr.y, tr.z], expected[:3, 3], atol=1e-6)
+            obj = first["hoi_object_1"].transform.translation
+            np.testing.assert_allclose([obj.x, obj.y, obj.z], seq.object_points[0, 8:].mean(axis=0), atol=1e-6)
+            static = listener.got["tf_static"][-1].transforms
+            assert [t.child_frame_id for t in static] == ["hoi_camera_optical_frame"]
+            cam = static[0].transform.translation
+            np.testing.assert_allclose([cam.x, cam.y, cam.z], camera_pose(seq.camera)[:3, 3], atol=1e-6)
+            info = listener.got["camera_info"][0]
+            assert info.header.frame_id == "hoi_camera_optical_frame" and info.width == seq.camera.width
+            assert listener.got["motion_video"][0].header.frame_id == "hoi_camera_optical_frame"
+    finally:
+        listener.close()

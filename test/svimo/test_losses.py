@@ -81,3 +81,36 @@ def test_losses_backpropagate_finite_gradients_at_zero_distance() -> None:
     pred = target.clone().requires_grad_(True)
     object_loss(pred, target).backward()
     assert torch.isfinite(pred.grad).all()
+
+
+def test_cogvideox_weighting_of_the_x0_loss_is_the_mse_on_v() -> None:
+    """Eq. 5 with ``loss_weighting: cogvideox``: 1/(1 − ᾱₜ) times the MSE of the x₀ that G_θ's v output
+    gives (dit.x0_from_output) equals the MSE on v, per sample and batch-averaged (the shared module)."""
+    from hoi_ros.diffusion import loss_weighting as lw
+    from hoi_ros.svimo.dit import x0_from_output
+    from hoi_ros.svimo.train_step import diffuse
+
+    from diffusers import DDPMScheduler
+
+    abar = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                         rescale_betas_zero_snr=True).alphas_cumprod.float()
+    g = torch.Generator().manual_seed(0)
+    shape = (4, 3, 4, 6, 8)
+    x0v, x0m, epsv, epsm, vv, vm = (torch.randn(shape, generator=g, dtype=torch.float64).float() for _ in range(6))
+    t = torch.tensor([0, 1, 100, 999])  # ᾱ≈1 (weight ≈ 1/(1-ᾱ) large) to ᾱ = 0 (zero terminal SNR)
+    ztv, ztm = diffuse(x0v, epsv, t, abar), diffuse(x0m, epsm, t, abar)
+    pv = x0_from_output(vv, ztv, t, abar, "v_prediction")
+    pm = x0_from_output(vm, ztm, t, abar, "v_prediction")
+    w = lw.loss_weights(abar, t, pv).reshape(-1)
+    weighted = svimo_loss(pv, x0v, pm, x0m, w)
+    expect_v = lw.v_mse(vv, x0v, epsv, t, abar).mean()
+    expect_m = lw.v_mse(vm, x0m, epsm, t, abar).mean()
+    torch.testing.assert_close(weighted["video"], expect_v, rtol=2e-3, atol=1e-5)
+    torch.testing.assert_close(weighted["motion"], expect_m, rtol=2e-3, atol=1e-5)
+    # ... and it is the shared module's own x₀-weighted form, sample by sample.
+    torch.testing.assert_close(weighted["video"], lw.weighted_x0_mse(vv, ztv, x0v, t, abar).mean(), rtol=1e-5, atol=1e-6)
+    # Unweighted ("none") is Eq. 5 as written: (1 − ᾱₜ)·MSE on v, which nearly vanishes at t = 0.
+    plain = svimo_loss(pv, x0v, pm, x0m)
+    assert plain["video"] < weighted["video"]
+    with pytest.raises(ValueError, match="sample weights"):
+        svimo_loss(pv, x0v, pm, x0m, w[:2])

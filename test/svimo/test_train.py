@@ -377,9 +377,23 @@ def test_two_process_ddp_keeps_ranks_identical(tmp_path: Path) -> None:
 def test_accelerate_configs_parse_and_train_configs_load() -> None:
     from accelerate.commands.config.config_args import load_config_from_file
 
+    from accelerate.utils import DeepSpeedPlugin
+
     zero3 = load_config_from_file(str(ROOT / "config/accelerate/zero3_paper.yaml"))
-    assert zero3.distributed_type == "DEEPSPEED" and zero3.deepspeed_config["zero_stage"] == 3
-    assert zero3.deepspeed_config["zero3_save_16bit_model"] and zero3.mixed_precision == "bf16"
+    assert zero3.distributed_type == "DEEPSPEED"
+    # The DeepSpeed file it names exists (relative to the repository root, where it is launched) and is
+    # ZeRO-3 with the 16-bit gather every checkpoint needs; bf16 follows the training config ("auto").
+    ds_file = ROOT / zero3.deepspeed_config["deepspeed_config_file"]
+    assert ds_file.is_file()
+    # accelerate refuses these beside a DeepSpeed file (launch: "will be ignored")
+    assert not {"zero_stage", "gradient_accumulation_steps", "mixed_precision"} & set(zero3.deepspeed_config)
+    assert zero3.mixed_precision in (None, "no")
+    plugin = DeepSpeedPlugin(hf_ds_config=str(ds_file), zero3_init_flag=zero3.deepspeed_config["zero3_init_flag"])
+    plugin.set_mixed_precision("bf16")
+    assert plugin.zero_stage == 3 and plugin.deepspeed_config["bf16"]["enabled"] is True
+    assert plugin.deepspeed_config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"]
+    req = (ROOT / "requirements/train.txt").read_text()
+    assert "deepspeed==" in req and "deepspeed" not in (ROOT / "requirements/core.txt").read_text()
     for name in ("ddp_cpu_2proc", "ddp_gpu"):
         assert load_config_from_file(str(ROOT / f"config/accelerate/{name}.yaml")).distributed_type == "MULTI_GPU"
     s1, m1 = load_train_config(ROOT / "config/recipes/svimo_train_paper_stage1.yaml")

@@ -50,6 +50,11 @@ if ! stamp_ok requirements "$req_hash"; then
   "$VPY" -m pip install -q --disable-pip-version-check \
     -c requirements/lock.txt -r requirements/core.txt -r requirements/dev.txt -r requirements/ros.txt \
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  # The video extra (MediaPipe's hand landmarker for hoi_ros.retarget.from_video): optional for users of
+  # the library, installed here so its tests run; --no-deps skips jax/jaxlib, which it never imports
+  # (requirements/video.txt says why).
+  "$VPY" -m pip install -q --disable-pip-version-check --no-deps -c requirements/lock.txt -r requirements/video.txt \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   stamp_set requirements "$req_hash"
 fi
 

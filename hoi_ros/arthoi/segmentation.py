@@ -105,6 +105,7 @@ class GrabCutSegmenter:
     iterations: int = 5
     seed_radius: int = 1
     prompt_radius_px: float = 3.0
+    seed: int = 0
 
     def __call__(self, image: np.ndarray, object_mask: np.ndarray, dynamic_points: np.ndarray,
                  static_points: np.ndarray) -> np.ndarray:
@@ -128,6 +129,7 @@ class GrabCutSegmenter:
                 cv2.circle(gc, (int(u), int(v)), self.seed_radius, int(label), -1)
         gc[~obj] = cv2.GC_BGD
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.setRNGSeed(self.seed)  # GrabCut's GMM initialisation draws from OpenCV's RNG
         try:
             cv2.grabCut(np.ascontiguousarray(image[..., ::-1]), gc, None, bgd, fgd, self.iterations,
                         cv2.GC_INIT_WITH_MASK)
@@ -209,8 +211,9 @@ def backproject_weights(xyz: np.ndarray, camera: Camera, part_mask: np.ndarray, 
     ``w^s = 1`` elsewhere. A hidden one (the paper's Gaussians come from the first frame, so it
     has none; the geometry here has them): ``hidden="neighbours"`` gives it the mean weights of its
     ``k_neighbours`` nearest seen Gaussians; ``hidden="static"`` makes it static unless it lies
-    within ``part_thickness_m`` of a seen moving Gaussian (the part's own hidden side): what was
-    not seen moving is taken as still (the inside of a cabinet behind its door).
+    within ``part_thickness_m`` of a seen moving Gaussian, and nearer to it than to any seen still
+    one (the part's own hidden side): what was not seen moving is taken as still (the inside of a
+    cabinet behind its door).
     """
     xyz = np.asarray(xyz, dtype=np.float64)
     if hidden not in ("neighbours", "static"):
@@ -231,11 +234,14 @@ def backproject_weights(xyz: np.ndarray, camera: Camera, part_mask: np.ndarray, 
     if not rest.any():
         return wd, ws, seen
     if hidden == "static":
-        moving = seen & (wd > ws)
+        moving, still = seen & (wd > ws), seen & (wd <= ws)
         near = np.zeros(int(rest.sum()), dtype=bool)
         if moving.any():
             dist, _ = cKDTree(xyz[moving]).query(xyz[rest], k=1)
             near = dist <= part_thickness_m
+            if still.any():  # nearer to a seen moving Gaussian than to any seen still one
+                dist_still, _ = cKDTree(xyz[still]).query(xyz[rest], k=1)
+                near &= dist < dist_still
         wd[rest], ws[rest] = near.astype(float), (~near).astype(float)
     elif seen.any():
         k = min(k_neighbours, int(seen.sum()))

@@ -10,7 +10,8 @@
   :mod:`~hoi_ros.diffusion.image` (reference-image preprocessing);
 - :mod:`~hoi_ros.diffusion.checkpointing` (module checkpoints and resumable training state,
   safetensors only) and :mod:`~hoi_ros.diffusion.components` (diffusers-style model folders:
-  ``model_index.json`` + one ``from_pretrained`` folder per component) and :mod:`~hoi_ros.diffusion.training` (the accelerate set-up);
+  ``model_index.json`` + one ``from_pretrained`` folder per component) and
+  :mod:`~hoi_ros.diffusion.training` (the accelerate set-up);
 - :mod:`~hoi_ros.diffusion.video_metrics` (PSNR, SSIM, temporal consistency).
 
 Layer: imports :mod:`hoi_ros.core` only; the models (SViMo, PAM, ArtHOI) build on it.

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers import CogVideoXDPMScheduler, DDIMScheduler, DDPMScheduler
 
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("ddpm", "ddim", "dpm")
 
 
 @dataclass
@@ -17,7 +17,9 @@ class SamplerConfig:
 
     Defaults are CogVideoX-5B-I2V's scheduler config (scaled-linear betas rescaled to zero terminal
     SNR, trailing timestep spacing) with the paper's 50 inference steps (§4.2). ``ddpm`` is the
-    posterior of Eq. 3; ``ddim`` is the fast deterministic sampler (η = ``eta``).
+    posterior of Eq. 3; ``ddim`` is the fast deterministic sampler (η = ``eta``); ``dpm`` is CogVideoX's
+    DPM-Solver++ (2M, SDE) scheduler (``CogVideoXDPMScheduler``, ``snr_shift_scale`` 1 as 5B's), a fast
+    sampler that uses the previous step's x₀ estimate too.
     """
 
     name: str = "ddpm"
@@ -47,8 +49,9 @@ class SamplerConfig:
 
 
 
-def build_scheduler(cfg: SamplerConfig) -> DDPMScheduler | DDIMScheduler:
-    """The noise schedule of Eq. 1 with the Eq. 3 posterior (``ddpm``) or DDIM (``ddim``).
+def build_scheduler(cfg: SamplerConfig) -> DDPMScheduler | DDIMScheduler | CogVideoXDPMScheduler:
+    """The noise schedule of Eq. 1 with the Eq. 3 posterior (``ddpm``), DDIM (``ddim``) or CogVideoX's
+    DPM-Solver (``dpm``; its ``step`` also takes the previous x₀ estimate and timestep).
 
     The schedulers are given x₀ estimates (``prediction_type="sample"``); the DiT's own target
     (v for CogVideoX) is converted before.
@@ -65,4 +68,6 @@ def build_scheduler(cfg: SamplerConfig) -> DDPMScheduler | DDIMScheduler:
     )
     if cfg.name == "ddpm":
         return DDPMScheduler(variance_type="fixed_small", **common)
+    if cfg.name == "dpm":
+        return CogVideoXDPMScheduler(set_alpha_to_one=True, snr_shift_scale=1.0, **common)
     return DDIMScheduler(set_alpha_to_one=True, **common)

@@ -116,8 +116,8 @@ class SViMoConfig:
     # Local diffusers CogVideoX-5B-I2V transformer folder to initialise G_θ from (weights.py);
     # None: random initialisation (seeded by ``seed``).
     pretrained: str | None = None
-    # Trained SViMo weights (a model folder, weights.save_svimo; or a single safetensors file) the generator loads by default
-    # (the node's ``checkpoint`` parameter overrides it); None: ``pretrained`` or random weights.
+    # Trained SViMo weights (a model folder, weights.save_svimo; or a single safetensors file) the generator
+    # loads by default (the node's ``checkpoint`` parameter overrides it); None: ``pretrained`` or random weights.
     checkpoint: str | None = None
     seed: int = 0
     dtype: str = "float32"

@@ -16,7 +16,8 @@ object points are the tool, the last K/2 the target, as App. B.2 splits them), `
   the model's frame count and size.
 - :class:`LatentCacheDataset` — samples whose VAE latents and text features were precomputed
   offline (``python -m hoi_ros.svimo.train --precompute``), so that training needs neither the
-  text encoder nor the VAE's video pass (§4.2 trains the 6B model in 80 GB this way).
+  text encoder nor the VAE's video pass (our choice for the full model; the paper does not say how it
+  fed T5 and the VAE).
 """
 
 from __future__ import annotations

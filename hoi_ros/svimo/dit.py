@@ -6,7 +6,9 @@ convolution) and motion (noisy rendered-motion latent ⊕ the VID interaction-gu
 z̃₀ᴹ, patchified the same way). Every block (:class:`SViMoBlock`) modulates each modality with its
 own scale/shift/gate pairs computed from the timestep embedding, runs one joint 3D full attention
 over ``[text; video; motion]`` (CogVideoX's 3D rotary embedding on the video and motion tokens) and
-a shared feed-forward, exactly as Eq. 4 writes it. Two output heads reconstruct the video and
+a shared feed-forward, as CogVideoX's block computes them (pre-norm residuals: Eq. 4 as printed adds
+the residuals to the modulated f′/f″ and feeds FFD the un-normalised f′; we read that as notation for
+CogVideoX's block, which the pretrained weights need). Two output heads reconstruct the video and
 motion latents.
 
 Built on diffusers' CogVideoX components (``CogVideoXBlock``, ``CogVideoXPatchEmbed``,

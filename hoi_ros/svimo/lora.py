@@ -46,7 +46,8 @@ class LoRALinear(nn.Module):
         self.base_layer = base_layer
         self.scaling = float(alpha) / float(rank)
         dev, dt = base_layer.weight.device, base_layer.weight.dtype
-        self.lora_A = nn.ModuleDict({ADAPTER: nn.Linear(base_layer.in_features, rank, bias=False, device=dev, dtype=dt)})
+        self.lora_A = nn.ModuleDict({ADAPTER: nn.Linear(base_layer.in_features, rank, bias=False, device=dev,
+                                                        dtype=dt)})
         self.lora_B = nn.ModuleDict({ADAPTER: nn.Linear(rank, base_layer.out_features, bias=False, device=dev,
                                                         dtype=dt)})
         nn.init.kaiming_uniform_(self.lora_A[ADAPTER].weight, a=math.sqrt(5))  # peft's init

@@ -12,7 +12,9 @@ Per step t (Alg. 2):
 3. motion readout (line 7): ``(ĥ₀, ô₀) = M_φ((hₜ, oₜ), (ẑ₀ⱽ, ẑ₀ᴹ), t)``;
 4. the posterior of Eq. 3 for all three (lines 8–10), with one shared noise schedule:
    diffusers' ``DDPMScheduler`` given the x₀ estimates (``prediction_type="sample"``, fixed-small
-   variance σ² = (1−ᾱₜ₋₁)/(1−ᾱₜ)·βₜ), or ``DDIMScheduler`` as the fast sampler with fewer steps.
+   variance σ² = (1−ᾱₜ₋₁)/(1−ᾱₜ)·βₜ), or, as fast samplers with fewer steps, ``DDIMScheduler``
+   (trailing spacing) or CogVideoX's DPM-Solver (``sampler.name: dpm``, which also uses the previous
+   step's x₀ estimate); the closed loop (guidance, readout) runs at every step either way.
 
 Everything is seeded by one ``torch.Generator`` (initial noise, then the posterior noise of each
 step in a fixed order), so a seed gives the same result. ``progress(stage, step, total)`` is called
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from diffusers import DDIMScheduler
+from diffusers import CogVideoXDPMScheduler, DDIMScheduler
 
 from hoi_ros.core.camera import Camera
 from hoi_ros.core.generation import GenerationCancelled, ProgressCallback
@@ -185,6 +187,7 @@ class SViMoSampler:
         hand, obj = noise(b, num_frames, vcfg.num_joints, 3), noise(b, num_frames, vcfg.num_object_points, 3)
         image = expand_image_latents(image_latents.float(), f, self.dit.config.image_latent_layout)
         guidance = torch.zeros_like(zv)
+        previous_x0: list[torch.Tensor | None] = [None] * 4  # DPM-Solver's last x₀ estimates
         for i, t in enumerate(timesteps):
             if cancel is not None and cancel.is_set():
                 raise GenerationCancelled(f"cancelled at denoising step {i}/{len(timesteps)}")
@@ -199,7 +202,13 @@ class SViMoSampler:
                 hand.to(vid_dtype), obj.to(vid_dtype), x0v.to(vid_dtype), x0m.to(vid_dtype), tt
             )
             new = []
-            for sched, x0, z in zip(schedulers, (x0v, x0m, hand0.float(), obj0.float()), (zv, zm, hand, obj)):
+            for k, (sched, x0, z) in enumerate(zip(schedulers, (x0v, x0m, hand0.float(), obj0.float()),
+                                                   (zv, zm, hand, obj))):
+                if isinstance(sched, CogVideoXDPMScheduler):
+                    back = timesteps[i - 1] if i > 0 else None
+                    prev, previous_x0[k] = sched.step(x0, previous_x0[k], t, back, z, generator=generator)
+                    new.append(prev)
+                    continue
                 if isinstance(sched, DDIMScheduler):
                     out = sched.step(x0, t, z, eta=cfg.eta, generator=generator)
                 else:

@@ -16,8 +16,11 @@ SViMo tensor                                 source in CogVideoX-I2V
 ``motion_proj_out.*``                        ``proj_out.*``
 ===========================================  ==============================================
 
-Right after loading, G_θ therefore computes exactly CogVideoX on the token sequence
-``[text; video; motion]`` (tested). A :class:`WeightReport` lists every tensor as loaded, copied
+Right after loading, G_θ computes CogVideoX's arithmetic on the token sequence ``[text; video; motion]``,
+the motion tokens carrying the video tokens' positions frame by frame (tested against diffusers' forward
+for a rotary-only model and, with ``dit.learned_text_positions: true``, for the learned table of
+CogVideoX-5B-I2V; without that switch the table's text rows are not added and the model is not
+CogVideoX's). A :class:`WeightReport` lists every tensor as loaded, copied
 (with its source) or newly initialised, plus the checkpoint tensors left unused.
 
 Only safetensors files are read (never pickles), only from a local folder.

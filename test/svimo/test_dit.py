@@ -269,3 +269,28 @@ def test_gpu_bench_script_runs_tiny_on_cpu(tmp_path: Path) -> None:
     full = report["cases"]["dit_full_ckpt"]
     assert full["tokens_per_sample"] == 52 and full["gradient_checkpointing"] and full["forward_backward_s"] > 0
     assert report["cases"]["dit_2blocks_nockpt"]["layers"] == 2 and report["cases"]["vid_full"]["params"] > 0
+
+
+def test_learned_table_trains_through_the_resampling_when_switched_on(tmp_path: Path) -> None:
+    """train_positional_table: the learned table (same name, patch_embed.pos_embedding) becomes a
+    parameter and a loss at another latent grid (the table resampled) gives it a gradient; off, it stays
+    a buffer as in diffusers. The switch is a runtime one: saved weights load either way."""
+    torch.manual_seed(0)
+    fixed = SViMoTransformer(tiny_cfg())
+    torch.manual_seed(0)
+    trained = SViMoTransformer(tiny_cfg(train_positional_table=True, learned_text_positions=True))
+    assert "patch_embed.pos_embedding" in dict(fixed.named_buffers())
+    assert "patch_embed.pos_embedding" not in dict(fixed.named_parameters())
+    assert "patch_embed.pos_embedding" in dict(trained.named_parameters())
+    assert fixed.state_dict().keys() == trained.state_dict().keys()
+    trained.load_state_dict(fixed.state_dict())
+    g = torch.Generator().manual_seed(0)
+    z = [torch.randn(1, 3, C, 6, 8, generator=g) for _ in range(4)]  # not the base grid: resampled
+    v, m = trained(*z, torch.randn(1, 5, 24, generator=g), torch.tensor([7]))
+    (v.square().mean() + m.square().mean()).backward()
+    grad = trained.patch_embed.pos_embedding.grad
+    assert grad is not None and grad[:, 5:].abs().sum() > 0  # video rows, through the interpolation
+    assert grad[:, :5].abs().sum() > 0  # the text rows of the 5 prompt tokens (learned_text_positions)
+    trained.save_pretrained(tmp_path, safe_serialization=True)
+    again = SViMoTransformer.from_pretrained(tmp_path, use_safetensors=True)
+    assert torch.equal(again.patch_embed.pos_embedding, trained.patch_embed.pos_embedding)

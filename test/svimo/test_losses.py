@@ -86,11 +86,11 @@ def test_losses_backpropagate_finite_gradients_at_zero_distance() -> None:
 def test_cogvideox_weighting_of_the_x0_loss_is_the_mse_on_v() -> None:
     """Eq. 5 with ``loss_weighting: cogvideox``: 1/(1 − ᾱₜ) times the MSE of the x₀ that G_θ's v output
     gives (dit.x0_from_output) equals the MSE on v, per sample and batch-averaged (the shared module)."""
+    from diffusers import DDPMScheduler
+
     from hoi_ros.diffusion import loss_weighting as lw
     from hoi_ros.svimo.dit import x0_from_output
     from hoi_ros.svimo.train_step import diffuse
-
-    from diffusers import DDPMScheduler
 
     abar = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
                          rescale_betas_zero_snr=True).alphas_cumprod.float()
@@ -108,7 +108,8 @@ def test_cogvideox_weighting_of_the_x0_loss_is_the_mse_on_v() -> None:
     torch.testing.assert_close(weighted["video"], expect_v, rtol=2e-3, atol=1e-5)
     torch.testing.assert_close(weighted["motion"], expect_m, rtol=2e-3, atol=1e-5)
     # ... and it is the shared module's own x₀-weighted form, sample by sample.
-    torch.testing.assert_close(weighted["video"], lw.weighted_x0_mse(vv, ztv, x0v, t, abar).mean(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(weighted["video"], lw.weighted_x0_mse(vv, ztv, x0v, t, abar).mean(),
+                               rtol=1e-5, atol=1e-6)
     # Unweighted ("none") is Eq. 5 as written: (1 − ᾱₜ)·MSE on v, which nearly vanishes at t = 0.
     plain = svimo_loss(pv, x0v, pm, x0m)
     assert plain["video"] < weighted["video"]

@@ -376,7 +376,6 @@ def test_two_process_ddp_keeps_ranks_identical(tmp_path: Path) -> None:
 
 def test_accelerate_configs_parse_and_train_configs_load() -> None:
     from accelerate.commands.config.config_args import load_config_from_file
-
     from accelerate.utils import DeepSpeedPlugin
 
     zero3 = load_config_from_file(str(ROOT / "config/accelerate/zero3_paper.yaml"))

@@ -159,13 +159,15 @@ def test_lora_layer_starts_as_the_base_and_folds_into_plain_weights() -> None:
 def test_lora_layer_matches_peft_where_installed() -> None:
     """The adapter is peft's LoRA for nn.Linear (same names, init and output); skipped without peft."""
     peft = pytest.importorskip("peft")
-    from peft.tuners.lora import Linear as PeftLinear
 
     torch.manual_seed(0)
-    layer = torch.nn.Linear(12, 10)
+    holder = torch.nn.Module()
+    holder.to_q = torch.nn.Linear(12, 10)
     ours = LoRALinear(torch.nn.Linear(12, 10), rank=3, alpha=6.0)
-    ours.base_layer.load_state_dict(layer.state_dict())
-    theirs = PeftLinear(layer, "default", r=3, lora_alpha=6.0)
+    ours.base_layer.load_state_dict(holder.to_q.state_dict())
+    peft.inject_adapter_in_model(peft.LoraConfig(r=3, lora_alpha=6.0, target_modules=["to_q"]), holder)
+    theirs = holder.to_q
+    assert type(theirs).__name__ == "Linear" and theirs.scaling["default"] == ours.scaling
     assert {n for n, _ in ours.named_parameters()} == {n for n, _ in theirs.named_parameters()}
     with torch.no_grad():
         for (n, p), (_, q) in zip(sorted(ours.named_parameters()), sorted(theirs.named_parameters())):
@@ -237,3 +239,28 @@ def test_text_dropout_replaces_the_marked_prompts_with_the_empty_one(tmp_path: P
     assert any(is_empty) and not all(is_empty)
     with pytest.raises(ValueError, match="text_dropout"):
         load_train_config(TINY_TRAIN, {"text_dropout": 1.0})
+
+
+def test_zero3_bench_writes_runnable_configs(tmp_path: Path) -> None:
+    """bench/svimo_zero3.py --dry-run: the configs it would launch load (the mid-sized model, the training
+    run with bf16 + checkpointing + CogVideoX's weighting, accelerate's ZeRO-3 file naming the DeepSpeed
+    JSON that exists) and its synthetic samples fit the model. The GPU run itself needs deepspeed."""
+    import subprocess
+    import sys
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from hoi_ros.svimo.dit import build_dit, count_parameters
+    from hoi_ros.svimo.train import check_sample
+
+    proc = subprocess.run([sys.executable, str(ROOT / "bench/svimo_zero3.py"), "--out", str(tmp_path), "--dry-run",
+                           "--world-sizes", "1,2"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert proc.stdout.count("hoi_ros.svimo.train") == 2
+    for world in (1, 2):
+        acc = load_config_from_file(str(tmp_path / f"ws{world}/accelerate.yaml"))
+        assert acc.distributed_type == "DEEPSPEED" and acc.num_processes == world
+        assert Path(acc.deepspeed_config["deepspeed_config_file"]).is_file()
+        cfg, model_cfg = load_train_config(tmp_path / f"ws{world}/train.yaml")
+        assert cfg.mixed_precision == "bf16" and cfg.gradient_checkpointing and cfg.loss_weighting == "cogvideox"
+        assert 0.2e9 < count_parameters(build_dit(model_cfg.dit, "meta")) < 0.4e9
+        check_sample(build_dataset(cfg.data, model_cfg)[0], model_cfg)

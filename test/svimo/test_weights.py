@@ -119,6 +119,47 @@ def test_loaded_model_equals_cogvideox_on_joint_sequence(tmp_path: Path) -> None
     torch.testing.assert_close(out_m, expect[:, 2:], atol=1e-5, rtol=1e-4)
 
 
+def test_loaded_model_equals_cogvideox_with_the_learned_table(tmp_path: Path) -> None:
+    """The same with CogVideoX-5B-I2V's learned positional table (``learned_text_positions``): its text
+    rows on the text tokens, as diffusers adds them, and its video rows on the video tokens and, frame
+    by frame, on the motion tokens. diffusers' forward on [text; video; motion] stacked in time is given
+    the table [text rows; video rows; video rows] (its base grid then spans both streams' frames)."""
+    ref = tiny_cogvideox(learned=True, seed=5)
+    ref.save_pretrained(tmp_path, safe_serialization=True)
+    dit = SViMoTransformer(replace(CFG, learned_text_positions=True)).eval()
+    report = init_from_cogvideox(dit, tmp_path)
+    assert not report.new and "patch_embed.pos_embedding" in report.loaded
+    table = ref.patch_embed.pos_embedding  # [1, 8 + 2·2·3, d]: text rows, then 2 latent frames of 2 x 3
+    text_rows, video_rows = table[:, :8], table[:, 8:]
+    assert text_rows.abs().sum() > 0  # random, non-zero rows: dropping them would show
+    torch.manual_seed(0)
+    joint = CogVideoXTransformer3DModel(
+        num_attention_heads=2, attention_head_dim=16, in_channels=2 * C, out_channels=C, time_embed_dim=32,
+        text_embed_dim=24, num_layers=2, sample_width=6, sample_height=4, sample_frames=13, patch_size=2,
+        max_text_seq_length=8, use_rotary_positional_embeddings=True, use_learned_positional_embeddings=True,
+    ).eval()  # 13 frames -> 4 latent frames: video (2) then motion (2)
+    state = {k: v for k, v in ref.state_dict().items() if k != "patch_embed.pos_embedding"}
+    joint.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        joint.patch_embed.pos_embedding.copy_(torch.cat([text_rows, video_rows, video_rows], dim=1))
+    g = torch.Generator().manual_seed(1)
+    zv, zi, zm, zg = (torch.randn(2, 2, C, 4, 6, generator=g) for _ in range(4))
+    text = torch.randn(2, 8, 24, generator=g)
+    t = torch.tensor([5, 700])
+    with torch.no_grad():
+        out_v, out_m = dit(zv, zi, zm, zg, text, t)
+        rotary = dit.rotary_embedding(2, 4, 6, torch.device("cpu"))
+        stacked = torch.cat([torch.cat([zv, zi], 2), torch.cat([zm, zg], 2)], dim=1)
+        expect = joint(stacked, text, t, image_rotary_emb=rotary, return_dict=False)[0]
+    torch.testing.assert_close(out_v, expect[:, :2], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out_m, expect[:, 2:], atol=1e-5, rtol=1e-4)
+    # Without the text rows (earlier releases) the model is not CogVideoX's.
+    dit.register_to_config(learned_text_positions=False)
+    dit.cfg = replace(dit.cfg, learned_text_positions=False)
+    with torch.no_grad():
+        assert not torch.allclose(dit(zv, zi, zm, zg, text, t)[0], expect[:, :2], atol=1e-4)
+
+
 def test_config_mismatch_and_pickles_rejected(saved: tuple[Path, CogVideoXTransformer3DModel], tmp_path: Path) -> None:
     folder, _ = saved
     with pytest.raises(ValueError, match=r"dit\.num_layers"):

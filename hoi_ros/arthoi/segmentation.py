@@ -183,12 +183,21 @@ def make_segmenter(cfg: SegmentationConfig) -> Segmenter:
 
 
 # --------------------------------------------------------------------------- Fig. 3a, Eq. 3
-def visible_points(xyz: np.ndarray, camera: Camera, tolerance_m: float = 0.004, splat_px: int = 1) -> np.ndarray:
+def visible_points(xyz: np.ndarray, camera: Camera, tolerance_m: float = 0.008, splat_px: int | None = None
+                   ) -> np.ndarray:
     """``[G]`` bool: which 3D points are in front (a z-buffer of the points themselves, each splatted
-    over ``2 * splat_px + 1`` pixels; no depth sensor is needed)."""
+    over ``2 * splat_px + 1`` pixels; no depth sensor is needed). ``splat_px`` None: the points'
+    mean spacing in pixels at their median depth, so a sampled surface has no holes for the points
+    behind it to show through."""
     uv, depth = camera.project(np.asarray(xyz, dtype=np.float64))
     h, w = camera.height, camera.width
     ok = np.isfinite(uv).all(axis=1) & (depth > 0)
+    if splat_px is None:
+        from scipy.spatial import cKDTree
+
+        spacing = float(cKDTree(xyz).query(xyz, k=2)[0][:, 1].mean()) if len(xyz) > 1 else 0.0
+        z = float(np.median(depth[ok])) if ok.any() else 1.0
+        splat_px = int(np.clip(np.ceil(camera.intrinsics[1, 1] * spacing / z), 1, 6))
     px = np.round(np.nan_to_num(uv)).astype(int)
     ok &= (px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)
     zbuf = np.full((h, w), np.inf)

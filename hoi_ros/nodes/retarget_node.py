@@ -13,6 +13,16 @@ Names are relative to the node's namespace (default ``/hoi``; shown here with it
   ``/hoi/retarget/trajectory`` and is played back as ``sensor_msgs/JointState`` on
   ``/hoi/retarget/joint_states`` at the motion's fps (looped when ``loop``), with the robot base
   pose per frame on ``/hoi/retarget/wrist_pose`` (``geometry_msgs/PoseStamped``, the motion's frame).
+* Online, frame by frame (parameter ``frame_input``): each ``HOIMotion`` on ``/hoi/retarget/hand_frames``
+  (one or more frames of hand keypoints, e.g. from a hand tracker at camera rate) is streamed
+  through :class:`hoi_ros.retarget.StreamingRetargeter` (state kept between messages: previous
+  solutions, the calibrated scale, the collision model; ``streaming_config``), and every frame is
+  published at once as ``JointState`` on ``/hoi/retarget/joint_states`` (stamped with the input's
+  stamp), with the wrist pose and the root link on ``/tf``. An empty message resets the state.
+* Images in (parameter ``image_input``; needs the video extra, ``requirements/video.txt``): each
+  ``sensor_msgs/Image`` on ``/hoi/retarget/image`` goes through MediaPipe's hand landmarker and the
+  same streaming retargeter (:class:`hoi_ros.retarget.from_video.ImageStreamRetargeter`); a frame
+  with no hand publishes nothing and keeps the state.
 * The robot's URDF is the node's ``robot_description`` parameter and is published latched on
   ``/hoi/robot_description`` (``std_msgs/String``), as ``robot_state_publisher`` in the same
   namespace expects; the same files are installed in ``share/hoi_ros/urdf/``. Remap its
@@ -41,17 +51,18 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from scipy.spatial.transform import Rotation
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import motion_msg_to_sequence
 from hoi_ros.nodes.frames import FrameBroadcaster, transform
+from hoi_ros.nodes.image_conversion import msg_to_rgb
 from hoi_ros.nodes.parameters import declare, declare_strings, on_change
 from hoi_ros.nodes.robots import DEFAULT_FOLDERS, find_robot
 from hoi_ros.nodes.runtime import StartupError, guarded_callback, guarded_service, resolve_path, spin_node
-from hoi_ros.retarget import RetargetConfig, RetargetResult, SequenceRetargeter
+from hoi_ros.retarget import RetargetConfig, RetargetResult, SequenceRetargeter, StreamingRetargeter
 from hoi_ros.retarget.human import hand_of
 from hoi_ros.srv import Retarget
 
@@ -128,6 +139,10 @@ class RetargetNode(Node):
         self.robot = str(declare(self, "robot", "", "robot of the stream and of requests naming none "
                                  "('' = the solver config's)")) or self.base_config.robot
         self.stream = bool(declare(self, "stream", True, "retarget every motion and play it back"))
+        frame_input = bool(declare(self, "frame_input", True, "retarget hand keypoints frame by frame"))
+        image_input = bool(declare(self, "image_input", False, "retarget images frame by frame (video extra)"))
+        streaming_config = str(declare(self, "streaming_config", "config/retarget/streaming.yaml",
+                                       "solver YAML of the frame-by-frame paths"))
         self.loop = bool(declare(self, "loop", True, "replay the last streamed motion", read_only=False))
         self.speed = float(declare(self, "speed", 1.0, "playback speed (1 = the motion's fps)", read_only=False,
                                    low=0.01, high=100.0))
@@ -146,6 +161,22 @@ class RetargetNode(Node):
         self._play_lock = threading.Lock()  # the stream being played back
         self._retargeters: dict[str, SequenceRetargeter] = {}
         self._retargeter(self.robot)
+        self._online: Any = None  # StreamingRetargeter or ImageStreamRetargeter of the node's robot
+        if frame_input or image_input:
+            try:
+                online_config = RetargetConfig.from_yaml(resolve_path(streaming_config, "streaming_config"))
+            except Exception as exc:
+                raise StartupError("streaming_config", f"{type(exc).__name__}: {exc}") from None
+            if image_input:
+                try:
+                    from hoi_ros.retarget.from_video import ImageStreamRetargeter
+
+                    self._online = ImageStreamRetargeter(desc, online_config)
+                except ImportError as exc:
+                    raise StartupError("image_input", f"needs the video extra (pip install --no-deps -r "
+                                       f"requirements/video.txt): {exc}") from None
+            else:
+                self._online = StreamingRetargeter(desc, online_config)
 
         self.create_publisher(String, "robot_description", latched_qos()).publish(String(data=urdf))
         self.trajectory_pub = self.create_publisher(JointTrajectory, "retarget/trajectory", latched_qos())
@@ -157,6 +188,13 @@ class RetargetNode(Node):
         if self.stream:
             self.create_subscription(HOIMotion, "motion", guarded_callback(self, self._on_motion, "motion"),
                                      latched_qos(), callback_group=MutuallyExclusiveCallbackGroup())
+        if frame_input and not image_input:
+            self.create_subscription(HOIMotion, "retarget/hand_frames",
+                                     guarded_callback(self, self._on_hand_frames, "hand_frames"), 10,
+                                     callback_group=MutuallyExclusiveCallbackGroup())
+        if image_input:
+            self.create_subscription(Image, "retarget/image", guarded_callback(self, self._on_image, "image"), 10,
+                                     callback_group=MutuallyExclusiveCallbackGroup())
         self._play: tuple[RetargetResult, str] | None = None
         self._frame = 0
         self._timer = None
@@ -221,6 +259,50 @@ class RetargetNode(Node):
             self._play, self._frame = (res, msg.header.frame_id), 0
         self._start_timer(res.fps)
         self.get_logger().info(f"retargeted {res.num_frames} frames in {seconds:.3f} s; streaming joint states")
+
+    # ----------------------------------------------------------------- online, frame by frame
+    def _publish_frame(self, frame: Any, stamp: Any, frame_id: str) -> None:
+        js = JointState()
+        js.header.stamp, js.header.frame_id = stamp, frame_id
+        js.name = list(self._online_names())
+        js.position = np.asarray(frame.full_qpos, dtype=float).tolist()
+        self.joint_pub.publish(js)
+        wrist = PoseStamped()
+        wrist.header.stamp, wrist.header.frame_id = stamp, frame_id
+        wrist.pose = _pose(frame.wrist_pose)
+        self.wrist_pub.publish(wrist)
+        self.frames.send([transform(frame.wrist_pose, frame_id, self.root_link, stamp)])
+
+    def _online_names(self) -> list[str]:
+        online = getattr(self._online, "retargeter", self._online)
+        return list(online.full_joint_names)
+
+    def _on_hand_frames(self, msg: HOIMotion) -> None:
+        if msg.num_frames == 0:
+            self._online.reset()
+            return
+        try:
+            seq = motion_msg_to_sequence(msg)
+            hand = hand_of(seq.hand_joints, seq.hand_sides, self._online.config.hand)
+            frames = [self._online.step(kp) for kp in hand]
+        except ValueError as exc:
+            self.get_logger().error(f"hand_frames: cannot retarget: {exc}")
+            return
+        for frame in frames:
+            for warning in frame.warnings:
+                self.get_logger().warning(warning)
+            self._publish_frame(frame, msg.header.stamp, msg.header.frame_id)
+
+    def _on_image(self, msg: Image) -> None:
+        frame = self._online.step(msg_to_rgb(msg, field="image"))
+        if frame is not None:
+            self._publish_frame(frame, msg.header.stamp, msg.header.frame_id)
+
+    def destroy_node(self) -> None:
+        close = getattr(self._online, "close", None)
+        if close is not None:
+            close()
+        super().destroy_node()
 
     def _tick(self) -> None:
         with self._play_lock:

@@ -48,6 +48,7 @@ class Client(BackgroundClient):
                                       latched)
         self.node.create_subscription(String, "/hoi/robot_description", self.got["description"].append, latched)
         self.motion_pub = self.node.create_publisher(HOIMotion, "/hoi/motion", latched)
+        self.frames_pub = self.node.create_publisher(HOIMotion, "/hoi/retarget/hand_frames", 100)
         self.client = self.node.create_client(Retarget, "/hoi/retarget")
         self.start()
 
@@ -222,6 +223,35 @@ def test_stream_plays_joint_states_of_published_motions(served) -> None:
     assert client.parameter("hoi_retarget_test", "robot_description").string_value == urdf
 
 
+def test_hand_frames_are_retargeted_one_by_one_as_the_library_streams_them(served) -> None:
+    """Online path: single-frame messages in, one JointState each, equal to the library's streaming
+    retargeter fed the same frames (state kept across messages)."""
+    from hoi_ros.nodes.conversions import sequence_to_motion_msg
+    from hoi_ros.retarget import RetargetConfig, StreamingRetargeter
+
+    client, node = served
+    seq = _sequence(16, fps=30.0)
+    wait_for(lambda: client.frames_pub.get_subscription_count() >= 1, 30, "the hand_frames subscriber", node)
+    for t in range(seq.num_frames):
+        one = seq.__class__(seq.hand_joints[t : t + 1], seq.object_points[t : t + 1], seq.camera, seq.fps)
+        msg = sequence_to_motion_msg(one, "hands_cam")
+        msg.header.stamp.sec, msg.header.stamp.nanosec = 100, t
+        client.frames_pub.publish(msg)
+        time.sleep(0.02)
+
+    def online() -> list:
+        return [m for m in client.got["joint_states"] if m.header.frame_id == "hands_cam"]
+
+    wait_for(lambda: len(online()) >= seq.num_frames, 30, "one JointState per frame", node)
+    states = sorted(online(), key=lambda m: m.header.stamp.nanosec)
+    assert [m.header.stamp.nanosec for m in states] == list(range(seq.num_frames))
+    streamer = StreamingRetargeter("allegro", RetargetConfig.from_yaml(REPO / "config/retarget/streaming.yaml"))
+    expected = [streamer.step(kp).full_qpos for kp in seq.hand_joints]
+    assert list(states[0].name) == streamer.full_joint_names
+    np.testing.assert_allclose([m.position for m in states], expected, atol=1e-9)
+    node.assert_alive()
+
+
 @pytest.mark.parametrize(("robot", "expected"), [
     ("/etc/passwd/x.yaml", "robot: '/etc/passwd/x.yaml' is not a robot name"),
     ("../../etc/hostname", "is not a robot name"),
@@ -279,3 +309,34 @@ def test_start_up_error_names_the_parameter_and_ends_the_process(tmp_path) -> No
         assert node.wait_exit(60) == 1
         log = node.log()
     assert "cannot start: speed: -5.0 is outside 0.01..100.0" in log, log
+
+
+def test_images_in_joint_states_out(tmp_path) -> None:
+    """Images path: frames of the shared real hand video on /hoi/retarget/image come back as robot
+    joint states (MediaPipe's hand landmarker, the video extra)."""
+    pytest.importorskip("mediapipe")
+    from sensor_msgs.msg import Image
+    from shared_data import REAL_HAND_VIDEO
+
+    from hoi_ros.core.io import read_video
+    from hoi_ros.nodes.image_conversion import image_to_msg
+
+    frames = read_video(REAL_HAND_VIDEO)[:6]
+    client = Client()
+    pub = client.node.create_publisher(Image, "/hoi/retarget/image", 10)
+    params = {"solver_config": str(CONFIG), "robot": "allegro", "stream": False, "image_input": True}
+    try:
+        with NodeProcess("hoi_ros.nodes.retarget_node", "hoi_retarget_images", params) as node:
+            wait_for(lambda: pub.get_subscription_count() >= 1, 60, "the image subscriber", node)
+            for t, rgb in enumerate(frames):
+                msg = image_to_msg(rgb)
+                msg.header.frame_id, msg.header.stamp.nanosec = "hand_camera", t
+                pub.publish(msg)
+                time.sleep(0.1)
+            wait_for(lambda: len([m for m in client.got["joint_states"] if m.header.frame_id == "hand_camera"])
+                     >= len(frames), 60, "a joint state per image", node)
+            states = [m for m in client.got["joint_states"] if m.header.frame_id == "hand_camera"]
+            assert all(np.isfinite(m.position).all() and len(m.position) == len(states[0].name) for m in states)
+            node.assert_alive()
+    finally:
+        client.close()

@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
+from shared_data import REAL_HAND_DIR as REAL
 
 from hoi_ros.retarget.from_video import fill_gaps, rigid_align_error
-
-REAL = Path("/work/shared/data/real_hand")
 
 
 def test_fill_gaps_interpolates_and_holds_the_ends() -> None:

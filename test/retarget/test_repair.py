@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import REAL_HAND
 
 from hoi_ros.retarget import RetargetConfig, SequenceRetargeter
 from hoi_ros.retarget.repair import backoff, min_distances
 
-REAL_HAND = Path("/work/shared/data/real_hand/human_joint_right.npz")
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "retarget" / "default.yaml"
 
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import REAL_HAND
 
 from hoi_ros.core.synthetic import reach_grasp_lift
 from hoi_ros.retarget import Kinematics, RetargetConfig, SequenceRetargeter, get_robot, retarget_sequence
 from hoi_ros.retarget.human import to_palm_frame
 
-REAL_HAND = Path("/work/shared/data/real_hand/human_joint_right.npz")
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "retarget" / "default.yaml"
 
 

@@ -4,11 +4,10 @@ joint order) move exactly with the joints upstream of them."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mujoco
 import numpy as np
 import pytest
+from shared_data import REAL_HAND
 
 from hoi_ros.core.hand import BONES, HAND_JOINT_NAMES
 from hoi_ros.sim.hand import FINGER_JOINTS, NUM_FINGER_JOINTS, finger_limits, keypoint_site_names
@@ -16,7 +15,6 @@ from hoi_ros.sim.objects import make_object
 from hoi_ros.sim.scene import SimScene
 from hoi_ros.sim.tasks import closed_hand_pose
 
-REAL_HAND = Path("/work/shared/data/real_hand/human_joint_right.npz")
 # Medians over the 621 frames of REAL_HAND (MediaPipe world landmarks), metres, computed with
 # np.median(np.linalg.norm(kp[:, a] - kp[:, b], axis=-1)) per bone; the test below re-derives
 # them whenever the file is present.

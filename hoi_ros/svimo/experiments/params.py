@@ -31,6 +31,8 @@ def parameter_counts(cfg: SViMoConfig) -> dict[str, Any]:
     dim = cfg.dit.inner_dim
     pretrained = new = 0
     for name, p in dit.named_parameters():
+        if name == "patch_embed.pos_embedding":  # a parameter with dit.train_positional_table; counted below
+            continue
         if copy_source(name, dim) is None:
             pretrained += p.numel()
         else:

@@ -102,7 +102,8 @@ class TorchCamera:
 def render(gaussians: Gaussians, camera: TorchCamera, pixels: torch.Tensor | None = None,
            background: torch.Tensor | tuple[float, float, float] = (0.0, 0.0, 0.0), near: float = 0.01,
            max_radius_px: int = MAX_RADIUS_PX) -> dict[str, torch.Tensor]:
-    """Render at integer pixel centres ``pixels`` ``[P, 2]`` (default: the whole image, row-major).
+    """Render at distinct integer pixel centres ``pixels`` ``[P, 2]`` (default: the whole image,
+    row-major).
 
     Each Gaussian is splatted onto the ``(2R + 1)^2`` pixels around its centre, ``R`` covering
     3 standard deviations of the largest footprint (at most ``max_radius_px``); the per-pixel

@@ -183,31 +183,31 @@ def make_segmenter(cfg: SegmentationConfig) -> Segmenter:
 
 
 # --------------------------------------------------------------------------- Fig. 3a, Eq. 3
-def visible_points(xyz: np.ndarray, camera: Camera, tolerance_m: float = 0.008, splat_px: int | None = None
-                   ) -> np.ndarray:
-    """``[G]`` bool: which 3D points are in front (a z-buffer of the points themselves, each splatted
-    over ``2 * splat_px + 1`` pixels; no depth sensor is needed). ``splat_px`` None: the points'
-    mean spacing in pixels at their median depth, so a sampled surface has no holes for the points
-    behind it to show through."""
-    uv, depth = camera.project(np.asarray(xyz, dtype=np.float64))
+def visible_points(xyz: np.ndarray, camera: Camera, tolerance_m: float = 0.006) -> np.ndarray:
+    """``[G]`` bool: which 3D points are in front. The points are rendered as the object's
+    Gaussians (:func:`hoi_ros.arthoi.gaussians.render`, sized to close the gaps between them) and a
+    point is visible when it lies within ``tolerance_m`` of the rendered depth at its pixel: a
+    hole-free front surface, also on surfaces seen at a slant (no depth sensor is needed)."""
+    import torch
+
+    from hoi_ros.arthoi.gaussians import TorchCamera, canonical_gaussians, render
+
+    xyz = np.asarray(xyz, dtype=np.float64)
+    uv, depth = camera.project(xyz)
     h, w = camera.height, camera.width
     ok = np.isfinite(uv).all(axis=1) & (depth > 0)
-    if splat_px is None:
-        from scipy.spatial import cKDTree
-
-        spacing = float(cKDTree(xyz).query(xyz, k=2)[0][:, 1].mean()) if len(xyz) > 1 else 0.0
-        z = float(np.median(depth[ok])) if ok.any() else 1.0
-        splat_px = int(np.clip(np.ceil(camera.intrinsics[1, 1] * spacing / z), 1, 6))
     px = np.round(np.nan_to_num(uv)).astype(int)
     ok &= (px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)
-    zbuf = np.full((h, w), np.inf)
-    for du in range(-splat_px, splat_px + 1):
-        for dv in range(-splat_px, splat_px + 1):
-            uu = np.clip(px[ok, 0] + du, 0, w - 1)
-            vv = np.clip(px[ok, 1] + dv, 0, h - 1)
-            np.minimum.at(zbuf, (vv, uu), depth[ok])
     vis = np.zeros(len(xyz), dtype=bool)
-    vis[ok] = depth[ok] <= zbuf[px[ok, 1], px[ok, 0]] + tolerance_m
+    if not ok.any():
+        return vis
+    g = canonical_gaussians(xyz, np.zeros((len(xyz), 3)), None, 0.95, dtype=torch.float64)
+    tcam = TorchCamera.from_camera(camera, torch.float64)
+    unique, inverse = np.unique(px[ok], axis=0, return_inverse=True)  # render each pixel once
+    with torch.no_grad():
+        out = render(g, tcam, torch.as_tensor(unique, dtype=torch.float64))
+    front = out["depth"].numpy()[inverse.reshape(-1)]
+    vis[np.flatnonzero(ok)] = (front > 0) & (depth[ok] <= front + tolerance_m)
     return vis
 
 

@@ -151,6 +151,7 @@ class SViMoSampler:
         generator: torch.Generator | None = None,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        guidance_motion: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> SampleResult:
         """Run Alg. 2.
 
@@ -161,6 +162,11 @@ class SViMoSampler:
             num_inference_steps / guidance_scale: default to the sampler config (their limits are the
                 generator's :class:`~hoi_ros.core.generation.GeneratorLimits`, checked at its entry).
             generator: seeds all noise (CPU generator).
+            guidance_motion: ``(hand [B,T,J,3], obj [B,T,K,3])`` in metres, or None. Given, its rendered
+                motion video's latents are the guidance z̃₀ᴹ at every step instead of VID's estimate
+                (Table 3's "VModel w/ Pred. Mot.": a video model trained with ``guidance_source:
+                ground_truth`` sampled with another model's predicted motion). Needs
+                ``loop.interaction_guidance``.
         """
         cfg = self.sampler_cfg
         steps = int(num_inference_steps or cfg.num_inference_steps)
@@ -187,12 +193,22 @@ class SViMoSampler:
         hand, obj = noise(b, num_frames, vcfg.num_joints, 3), noise(b, num_frames, vcfg.num_object_points, 3)
         image = expand_image_latents(image_latents.float(), f, self.dit.config.image_latent_layout)
         guidance = torch.zeros_like(zv)
+        fixed_guidance = None
+        if guidance_motion is not None:
+            if not self.loop.interaction_guidance:
+                raise ValueError("guidance_motion: the model has no guidance input (loop.interaction_guidance off)")
+            frames = project_motion(guidance_motion[0], guidance_motion[1], self.camera, self.labels)
+            fixed_guidance = self.vae.encode(frames).to(device=device, dtype=torch.float32)
+            if fixed_guidance.shape != zv.shape:
+                raise ValueError(f"guidance_motion: gives latents {tuple(fixed_guidance.shape)}, not {tuple(zv.shape)}")
         previous_x0: list[torch.Tensor | None] = [None] * 4  # DPM-Solver's last x₀ estimates
         for i, t in enumerate(timesteps):
             if cancel is not None and cancel.is_set():
                 raise GenerationCancelled(f"cancelled at denoising step {i}/{len(timesteps)}")
             tt = t.reshape(1).to(device).long().expand(b)
-            if self.loop.interaction_guidance:  # Alg. 2 lines 4-5
+            if fixed_guidance is not None:  # "VModel w/ Pred. Mot." (Table 3)
+                guidance = fixed_guidance
+            elif self.loop.interaction_guidance:  # Alg. 2 lines 4-5
                 guidance, _, _ = interaction_guidance(
                     self.vid, self.vae, self.camera, self.labels, hand, obj, zv, zm, tt
                 )

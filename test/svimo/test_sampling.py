@@ -238,3 +238,24 @@ def test_dpm_fast_sampler_runs_the_closed_loop(gen: SViMoGenerator, monkeypatch:
                for x in (a.video_latents, a.motion_latents, a.hand, a.obj))
     ddim = sampler(gen, name="ddim", num_inference_steps=3).sample(**cond, generator=torch.Generator().manual_seed(5))
     assert not torch.allclose(a.video_latents, ddim.video_latents)
+
+
+def test_given_motion_replaces_the_vid_guidance(gen: SViMoGenerator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Table 3's "VModel w/ Pred. Mot.": with guidance_motion the DiT gets that motion's rendered latents
+    at every step (encoded once) and VID's guidance call is not made."""
+    cond = conditions(gen)
+    s = sampler(gen, num_inference_steps=2)
+    first = s.sample(**cond, generator=torch.Generator().manual_seed(3))
+    hand, obj = first.hand, first.obj  # any (h, o) in metres: here one model's output
+    dit = Spy(monkeypatch, gen.dit, "forward")
+    enc = Spy(monkeypatch, gen.vae, "encode")
+    monkeypatch.setattr("hoi_ros.svimo.sampling.interaction_guidance",
+                        lambda *a, **k: pytest.fail("VID guidance computed"))
+    out = s.sample(**cond, generator=torch.Generator().manual_seed(3), guidance_motion=(hand, obj))
+    assert len(enc.calls) == 1 and len(dit.calls) == 2
+    torch.testing.assert_close(dit.calls[0][3], enc.results[0].float())
+    torch.testing.assert_close(dit.calls[1][3], enc.results[0].float())
+    torch.testing.assert_close(out.guidance_latents, enc.results[0].float())
+    off = sampler(gen, LoopConfig(interaction_guidance=False, gradient_constraint=False), num_inference_steps=2)
+    with pytest.raises(ValueError, match="guidance_motion"):
+        off.sample(**cond, guidance_motion=(hand, obj))

@@ -27,6 +27,7 @@ import torch
 
 from hoi_ros.core.config import dataclass_from_dict
 from hoi_ros.diffusion.dtypes import check_dtype_name, torch_dtype
+from hoi_ros.diffusion.frozen import FrozenModel
 
 BACKENDS = ("t5", "minilm")
 
@@ -78,7 +79,7 @@ def _local_dir(path: str | Path, subfolder: str, field_name: str) -> Path:
     return folder
 
 
-class TextEncoder:
+class TextEncoder(FrozenModel):
     """A frozen HF encoder + tokenizer: ``encode(prompts) -> [B, max_length, dim]``."""
 
     def __init__(self, cfg: TextEncoderConfig) -> None:
@@ -105,14 +106,6 @@ class TextEncoder:
         self.model.eval().requires_grad_(False)
         self.max_length = int(cfg.max_length)
         self.dim = int(getattr(self.model.config, "d_model", None) or self.model.config.hidden_size)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def to(self, device: torch.device | str) -> TextEncoder:
-        self.model.to(device)
-        return self
 
     @torch.no_grad()
     def encode(self, prompts: list[str]) -> torch.Tensor:

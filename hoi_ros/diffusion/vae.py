@@ -25,6 +25,7 @@ import torch
 
 from hoi_ros.core.config import dataclass_from_dict
 from hoi_ros.diffusion.dtypes import check_dtype_name, torch_dtype
+from hoi_ros.diffusion.frozen import FrozenModel
 
 
 @dataclass
@@ -116,7 +117,7 @@ def route_conv3d_to_onednn(model: torch.nn.Module) -> None:
         conv._conv_forward = conv_forward
 
 
-class VideoVAE:
+class VideoVAE(FrozenModel):
     """Frozen ``AutoencoderKLCogVideoX``: ``encode`` frames → scaled latents, ``decode`` back."""
 
     def __init__(self, cfg: VAEConfig) -> None:
@@ -151,18 +152,6 @@ class VideoVAE:
             self.model.enable_slicing()
         if cfg.enable_tiling:
             self.model.enable_tiling()
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
-
-    def to(self, device: torch.device | str) -> VideoVAE:
-        self.model.to(device)
-        return self
 
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
         """``(F, C, h, w)`` of the latents of ``num_frames × height × width`` frames."""

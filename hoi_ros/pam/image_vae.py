@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 
 from hoi_ros.diffusion.dtypes import torch_dtype
+from hoi_ros.diffusion.frozen import FrozenModel
 
 
-class ImageVAE:
+class ImageVAE(FrozenModel):
     """A frozen ``AutoencoderKL`` (Flux's) applied frame by frame; see the module docstring."""
 
     def __init__(self, path: str, dtype: str = "float32") -> None:
@@ -34,18 +35,6 @@ class ImageVAE:
         self.spatial_ratio = 2 ** (len(mc.block_out_channels) - 1)
         self.scaling_factor = float(mc.scaling_factor)
         self.shift_factor = float(mc.shift_factor or 0.0)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
-
-    def to(self, device: torch.device | str) -> ImageVAE:
-        self.model.to(device)
-        return self
 
     @torch.no_grad()
     def encode(self, frames: torch.Tensor) -> torch.Tensor:

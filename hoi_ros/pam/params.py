@@ -15,14 +15,9 @@ import json
 import sys
 from typing import Any
 
-from torch import nn
-
+from hoi_ros.diffusion.params import count_parameters, format_count
 from hoi_ros.pam.config import PAMConfig
 from hoi_ros.pam.models import build_image_model, build_video_model
-
-
-def _count(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
 
 
 def _stage(model: Any) -> dict[str, Any]:
@@ -32,10 +27,10 @@ def _stage(model: Any) -> dict[str, Any]:
     from_base = sum(sd[k].numel() for k in mapping if k in dict(cn.named_parameters()))
     blocks = sorted({int(k.split(".")[1]) for k in mapping if k.startswith("transformer_blocks.")})
     return {
-        "base": _count(base),
-        "controlnet": _count(cn),
+        "base": count_parameters(base),
+        "controlnet": count_parameters(cn),
         "controlnet_from_base": from_base,
-        "controlnet_new": _count(cn) - from_base,
+        "controlnet_new": count_parameters(cn) - from_base,
         "copied_blocks": blocks,
         "base_blocks": len(base.transformer_blocks),
     }
@@ -54,13 +49,6 @@ def parameter_counts(cfg: PAMConfig) -> dict[str, Any]:
             "trainable": i["controlnet"] + v["controlnet"], "frozen": i["base"] + v["base"]}
 
 
-def _fmt(n: int) -> str:
-    for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if n >= scale:
-            return f"{n / scale:8.3f} {unit}  ({n:,})"
-    return f"{n:8d}    ({n:,})"
-
-
 def format_counts(c: dict[str, Any]) -> str:
     i, v = c["image"], c["video"]
 
@@ -70,17 +58,17 @@ def format_counts(c: dict[str, Any]) -> str:
 
     return "\n".join([
         f"config {c['config']}",
-        f"Stage II  base (Flux)              {_fmt(i['base'])}   frozen",
-        f"Stage II  ControlNet               {_fmt(i['controlnet'])}   {blocks(i)}",
-        f"            from the base by name  {_fmt(i['controlnet_from_base'])}",
-        f"            new (zero-initialised) {_fmt(i['controlnet_new'])}",
-        f"Stage III base (CogVideoX-I2V)     {_fmt(v['base'])}   frozen; + learned pos. table "
-        f"{_fmt(v['learned_positional_table']).strip()} (buffer)",
-        f"Stage III ControlNet               {_fmt(v['controlnet'])}   {blocks(v)}",
-        f"            from the base by name  {_fmt(v['controlnet_from_base'])}",
-        f"            new (zero-initialised) {_fmt(v['controlnet_new'])}",
-        f"trainable (both ControlNets)       {_fmt(c['trainable'])}",
-        f"frozen (both bases)                {_fmt(c['frozen'])}",
+        f"Stage II  base (Flux)              {format_count(i['base'])}   frozen",
+        f"Stage II  ControlNet               {format_count(i['controlnet'])}   {blocks(i)}",
+        f"            from the base by name  {format_count(i['controlnet_from_base'])}",
+        f"            new (zero-initialised) {format_count(i['controlnet_new'])}",
+        f"Stage III base (CogVideoX-I2V)     {format_count(v['base'])}   frozen; + learned pos. table "
+        f"{format_count(v['learned_positional_table']).strip()} (buffer)",
+        f"Stage III ControlNet               {format_count(v['controlnet'])}   {blocks(v)}",
+        f"            from the base by name  {format_count(v['controlnet_from_base'])}",
+        f"            new (zero-initialised) {format_count(v['controlnet_new'])}",
+        f"trainable (both ControlNets)       {format_count(c['trainable'])}",
+        f"frozen (both bases)                {format_count(c['frozen'])}",
     ])
 
 

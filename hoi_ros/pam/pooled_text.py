@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from hoi_ros.diffusion.dtypes import torch_dtype
+from hoi_ros.diffusion.frozen import FrozenModel
 
 
 def mean_pooled(tokens: torch.Tensor) -> torch.Tensor:
@@ -22,7 +23,7 @@ def mean_pooled(tokens: torch.Tensor) -> torch.Tensor:
     return tokens.mean(dim=1)
 
 
-class PooledTextEncoder:
+class PooledTextEncoder(FrozenModel):
     """A frozen ``CLIPTextModel`` + tokenizer: ``encode(prompts) -> [B, dim]`` (``pooler_output``)."""
 
     def __init__(self, path: str, subfolder: str = "text_encoder", tokenizer_path: str | None = None,
@@ -43,14 +44,6 @@ class PooledTextEncoder:
         self.model.eval().requires_grad_(False)
         self.max_length = int(max_length)
         self.dim = int(self.model.config.hidden_size)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def to(self, device: torch.device | str) -> PooledTextEncoder:
-        self.model.to(device)
-        return self
 
     @torch.no_grad()
     def encode(self, prompts: list[str]) -> torch.Tensor:

@@ -44,7 +44,9 @@ from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBloc
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from hoi_ros.diffusion.cogvideox_rope import resize_crop_region
 from hoi_ros.diffusion.components import accepts_config_dataclass
+from hoi_ros.diffusion.params import count_parameters  # noqa: F401  (re-exported)
 
 PREDICTION_TYPES = ("v_prediction", "sample")
 MOTION_MODULATION = ("all", "even")
@@ -250,23 +252,6 @@ class SViMoBlock(CogVideoXBlock):
         video = video + gv * ff[:, n_text : n_text + n_video]
         motion = motion + gm * ff[:, n_text + n_video :]
         return video, motion, text
-
-
-def resize_crop_region(
-    src: tuple[int, int], tgt_width: int, tgt_height: int
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The crop of the pretrained base grid that CogVideoX's 3D RoPE uses for a ``src = (h, w)`` grid.
-
-    The same arithmetic as diffusers' ``get_resize_crop_region_for_grid`` of the CogVideoX pipelines,
-    kept here so that G_θ imports without the pipelines (they import ``transformers``).
-    """
-    h, w = src
-    if h / w > tgt_height / tgt_width:
-        resize_height, resize_width = tgt_height, round(tgt_height / h * w)
-    else:
-        resize_width, resize_height = tgt_width, round(tgt_width / w * h)
-    top, left = round((tgt_height - resize_height) / 2.0), round((tgt_width - resize_width) / 2.0)
-    return (top, left), (top + resize_height, left + resize_width)
 
 
 def expand_image_latents(image_latents: torch.Tensor, num_frames: int, layout: str) -> torch.Tensor:
@@ -563,11 +548,6 @@ class SViMoTransformer(ModelMixin, ConfigMixin):
             x0_from_output(out_v, video_latents, t, alphas_cumprod, pt),
             x0_from_output(out_m, motion_latents, t, alphas_cumprod, pt),
         )
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of parameters (works on the meta device)."""
-    return sum(p.numel() for p in module.parameters())
 
 
 def build_dit(cfg: DiTConfig, device: torch.device | str | None = None) -> SViMoTransformer:

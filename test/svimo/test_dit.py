@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from hoi_ros.diffusion.cogvideox_rope import resize_crop_region
 from hoi_ros.diffusion.components import public_config
 from hoi_ros.svimo.dit import (
     DiTConfig,
@@ -19,7 +20,6 @@ from hoi_ros.svimo.dit import (
     build_dit,
     count_parameters,
     expand_image_latents,
-    resize_crop_region,
     x0_from_output,
 )
 

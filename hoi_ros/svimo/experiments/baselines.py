@@ -128,10 +128,6 @@ class MotionDiffusion(nn.Module):
                 self.obj_out(x[:, t:]).reshape(b, t, self.cfg.num_object_points, 3))
 
 
-def num_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 @dataclass
 class MDMTrainResult:
     """What :func:`train_mdm` returns."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from hoi_ros.diffusion.params import format_count
 from hoi_ros.svimo.config import SViMoConfig
 from hoi_ros.svimo.dit import build_dit
 from hoi_ros.svimo.weights import copy_source
@@ -56,24 +57,17 @@ def parameter_counts(cfg: SViMoConfig) -> dict[str, Any]:
     }
 
 
-def _fmt(n: int) -> str:
-    for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if n >= scale:
-            return f"{n / scale:8.3f} {unit}  ({n:,})"
-    return f"{n:8d}    ({n:,})"
-
-
 def format_counts(c: dict[str, Any]) -> str:
     d = c["dit"]
     lines = [
         f"config {c['config']}  (joint attention over {c['tokens']:,} tokens)",
-        f"DiT G_θ                    {_fmt(d['total'])}   motion modulation: {d['motion_modulation']}",
-        f"  pretrained (CogVideoX)   {_fmt(d['pretrained'])}",
-        f"  new (motion stream)      {_fmt(d['new'])}",
-        f"  + learned pos. table     {_fmt(d['learned_positional_table'])}   (buffer; DiT incl. it: "
-        f"{_fmt(d['total'] + d['learned_positional_table']).strip()})",
-        f"VID M_φ (new)              {_fmt(c['vid']['total'])}",
-        f"total trainable            {_fmt(c['total'])}",
+        f"DiT G_θ                    {format_count(d['total'])}   motion modulation: {d['motion_modulation']}",
+        f"  pretrained (CogVideoX)   {format_count(d['pretrained'])}",
+        f"  new (motion stream)      {format_count(d['new'])}",
+        f"  + learned pos. table     {format_count(d['learned_positional_table'])}   (buffer; DiT incl. it: "
+        f"{format_count(d['total'] + d['learned_positional_table']).strip()})",
+        f"VID M_φ (new)              {format_count(c['vid']['total'])}",
+        f"total trainable            {format_count(c['total'])}",
     ]
     return "\n".join(lines)
 

@@ -217,8 +217,9 @@ def stage_vae(cfg: RecipeConfig) -> None:
 def stage_mdm(cfg: RecipeConfig) -> None:
     """Train the MDM-like baseline: same data, batch size and step count (warm-up + joint) as SViMo,
     the learning rate of SViMo's motion model (``vid_lr``, else ``lr``)."""
+    from hoi_ros.diffusion.params import count_parameters
     from hoi_ros.diffusion.text import build_text_encoder
-    from hoi_ros.svimo.experiments.baselines import MDMConfig, build_mdm, num_parameters, train_mdm
+    from hoi_ros.svimo.experiments.baselines import MDMConfig, build_mdm, train_mdm
     from hoi_ros.svimo.train_step import alphas_cumprod_of
 
     dataset, model_cfg = _train_samples(cfg)
@@ -236,7 +237,7 @@ def stage_mdm(cfg: RecipeConfig) -> None:
                     seed=cfg.seed, max_grad_norm=float(t.get("max_grad_norm", 1.0)))
     _update_info(cfg.out, checkpoints={"mdm": str(res.checkpoint)},
                  mdm_result={"steps": res.steps, "seconds": round(res.seconds, 1), "last": res.last,
-                             "params": num_parameters(build_mdm(mcfg, 0))})
+                             "params": count_parameters(build_mdm(mcfg, 0))})
 
 
 def _train_config(cfg: RecipeConfig, which: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """ArtHOI's configuration: one dataclass per stage, read from YAML (``config/models/arthoi/``).
 
 Defaults are the paper's values (appendix A) except where a field says otherwise; every deviation
-is a field, so the paper's value is one YAML line away (``config/models/arthoi/paper.yaml``).
+is a field, so the paper's value is one YAML line away.
 """
 
 from __future__ import annotations
@@ -60,10 +60,11 @@ class StageIConfig:
     lambda_a: float = 0.05
     lambda_s: float = 1.0
     beta_silhouette: float = 1.0  # beta^o of Eq. 6 (the paper does not give it)
-    # Adam's step. App. A: 1e-4. Measured (docs/arthoi.md): with 200 iterations a step of 1e-4 can
-    # turn a part by at most ~200 * 1e-4 rad = 1.1 degrees per frame, less than a door turns
-    # between frames here, so the default is larger; set 1e-4 for the paper's value.
-    lr: float = 3e-3
+    # Adam's step, App. A: 1e-4. With the constant-velocity start of each frame it follows the sim's
+    # doors within the 200 iterations (about 110 per frame on the door); config/models/arthoi/
+    # fast.yaml sets 3e-3: the same errors on the five sim scenes (within 0.5 deg) in about half
+    # Stage I's time (docs/arthoi.md).
+    lr: float = 1e-4
     iterations: int = 200  # per frame (App. A), an upper bound with early stop
     early_stop_rel: float = 1e-4  # stop when the loss improved less than this (relative) ...
     early_stop_patience: int = 20  # ... over this many iterations

@@ -134,6 +134,22 @@ def save_checkpoint(
 
 
 @torch.no_grad()
+def load_prefixed(tensors: Any, modules: dict[str, torch.nn.Module], source: str = "checkpoint") -> None:
+    """Load ``{prefix.name: tensor}`` (a dict, or an open safetensors file) into ``modules``, strict per
+    prefix: a missing or unexpected tensor raises ``ValueError`` naming the prefix."""
+    keys = list(tensors.keys())
+    get = tensors.get_tensor if hasattr(tensors, "get_tensor") else tensors.__getitem__
+    for prefix, module in modules.items():
+        own = {k[len(prefix) + 1 :]: k for k in keys if k.startswith(prefix + ".")}
+        expected = set(module.state_dict())
+        missing, extra = sorted(expected - set(own)), sorted(set(own) - expected)
+        if missing or extra:
+            raise ValueError(
+                f"{source}: {prefix} does not match the config (missing {missing[:5]}, unexpected {extra[:5]})"
+            )
+        module.load_state_dict({k: get(full) for k, full in own.items()}, strict=True)
+
+
 def load_checkpoint(path: str | os.PathLike, modules: dict[str, torch.nn.Module]) -> dict[str, str]:
     """Load a :func:`save_checkpoint` file into ``modules`` (strict per prefix); returns its metadata."""
     file = Path(path).expanduser()
@@ -141,14 +157,5 @@ def load_checkpoint(path: str | os.PathLike, modules: dict[str, torch.nn.Module]
         raise ValueError(f"checkpoint: {file} is not a .safetensors file")
     with safe_open(file, framework="pt") as f:
         metadata = dict(f.metadata() or {})
-        keys = list(f.keys())
-        for prefix, module in modules.items():
-            own = {k[len(prefix) + 1 :]: k for k in keys if k.startswith(prefix + ".")}
-            expected = set(module.state_dict())
-            missing, extra = sorted(expected - set(own)), sorted(set(own) - expected)
-            if missing or extra:
-                raise ValueError(
-                    f"checkpoint: {prefix} does not match the config (missing {missing[:5]}, unexpected {extra[:5]})"
-                )
-            module.load_state_dict({k: f.get_tensor(full) for k, full in own.items()}, strict=True)
+        load_prefixed(f, modules)
     return metadata

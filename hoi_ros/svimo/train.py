@@ -29,14 +29,15 @@ for a share of the samples, what classifier-free guidance at sampling needs).
 Distributed: ``accelerate`` wraps the one train module (DDP on CPU/gloo or GPU/NCCL, or DeepSpeed
 ZeRO-3 with ``config/accelerate/zero3_paper.yaml``). Every rank draws its own batches and noise from
 its own generator; the gradients are averaged, so the ranks' weights stay identical (tested with
-two CPU processes on gloo). Under DeepSpeed the final ``model.safetensors`` holds the consolidated
+two CPU processes on gloo). Under DeepSpeed the final ``model`` folder holds the consolidated
 float32 master weights (DeepSpeed's ``zero_to_fp32`` on the last checkpoint), not the bf16 module
 weights, so the next stage (``init_checkpoint``) starts from fp32.
 
 Output folder: ``loss_log.jsonl`` (one JSON object per logged step), ``train_config.yaml``,
 ``model_config.yaml``, ``checkpoints/step_XXXXXXXX/`` (:mod:`hoi_ros.diffusion.checkpointing`; the run
-resumes from the newest one, exactly), and ``model.safetensors`` at the end: the trained weights
-for :class:`hoi_ros.svimo.pipeline.SViMoGenerator` (``checkpoint=...``).
+resumes from the newest one, exactly), and ``model/`` at the end: the trained weights as a
+diffusers-style folder (:func:`hoi_ros.svimo.weights.save_svimo`) for
+:class:`hoi_ros.svimo.pipeline.SViMoGenerator` (``checkpoint=...``) and for ``init_checkpoint``.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class TrainConfig:
     # Joint phase: share of samples trained with the empty prompt (sampler.negative_prompt) instead of
     # theirs, so that classifier-free guidance (sampler.guidance_scale > 1) has an unconditional model.
     text_dropout: float = 0.0
-    init_checkpoint: str | None = None  # SViMo safetensors (dit.*, vid.*) to start from
+    init_checkpoint: str | None = None  # trained SViMo weights to start from (model folder or .safetensors)
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
     log_every: int = 10
@@ -220,7 +221,7 @@ class TrainResult:
     last: dict[str, float]  # the losses of the last step (rank 0)
     output_dir: Path
     loss_log: Path
-    final_checkpoint: Path | None  # <output>/model.safetensors once all steps are done
+    final_checkpoint: Path | None  # <output>/model (a save_svimo folder) once all steps are done
 
 
 def load_train_config(
@@ -313,15 +314,14 @@ def check_sample(sample: dict[str, Any], model_cfg: SViMoConfig) -> None:
 def build_models(model_cfg: SViMoConfig, cfg: TrainConfig) -> tuple[SViMoTransformer, VID]:
     """G_θ (from CogVideoX weights when ``pretrained`` is set) and M_φ, seeded by the model config;
     then ``init_checkpoint`` if given."""
-    from hoi_ros.diffusion.checkpointing import load_checkpoint
-    from hoi_ros.svimo.weights import init_from_cogvideox
+    from hoi_ros.svimo.weights import init_from_cogvideox, load_svimo_into
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(model_cfg.seed)
         dit = SViMoTransformer(model_cfg.dit)
         vid = VID(model_cfg.vid)
     if cfg.init_checkpoint:
-        load_checkpoint(cfg.init_checkpoint, {"dit": dit, "vid": vid})
+        load_svimo_into(cfg.init_checkpoint, dit, vid)
     elif model_cfg.pretrained:
         init_from_cogvideox(dit, model_cfg.pretrained)
     dit.gradient_checkpointing = cfg.gradient_checkpointing or model_cfg.dit.gradient_checkpointing
@@ -336,7 +336,7 @@ def _lora_alpha(cfg: TrainConfig) -> float:
 
 
 def final_state_dict(state: dict[str, torch.Tensor], cfg: TrainConfig) -> dict[str, torch.Tensor]:
-    """The weights ``model.safetensors`` gets: LoRA adapters folded in (plain names), else ``state``."""
+    """The final weights (the ``model`` folder): LoRA adapters folded in (plain names), else ``state``."""
     return merged_state_dict(state, cfg.lora_rank, _lora_alpha(cfg)) if cfg.lora_rank else state
 
 
@@ -469,7 +469,7 @@ def train(
     bar.close()
     final = None
     if step >= cfg.total_steps:
-        final = out_dir / "model.safetensors"
+        final = out_dir / "model"
         if is_deepspeed(accelerator):  # fp32 master weights of the last checkpoint (written at step == end)
             accelerator.wait_for_everyone()
             state = (consolidated_fp32_state_dict(latest_checkpoint(out_dir) / "deepspeed")
@@ -477,7 +477,10 @@ def train(
         else:
             state = accelerator.get_state_dict(model)
         if accelerator.is_main_process:
-            save_state_dict(final, final_state_dict(state, cfg), _metadata(step, model_cfg, cfg))
+            from hoi_ros.svimo.weights import save_svimo_state
+
+            save_svimo_state(final, final_state_dict(state, cfg), model_cfg.dit, model_cfg.vid,
+                             _metadata(step, model_cfg, cfg))
     if cfg.save_rank_weights:
         save_state_dict(out_dir / f"final_rank{rank}.safetensors", plain.state_dict(), _metadata(step, model_cfg))
     accelerator.wait_for_everyone()

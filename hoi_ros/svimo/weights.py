@@ -53,7 +53,7 @@ from typing import Any
 import torch
 from safetensors import safe_open
 
-from hoi_ros.diffusion.checkpointing import load_checkpoint
+from hoi_ros.diffusion.checkpointing import load_checkpoint, load_prefixed
 from hoi_ros.diffusion.components import (
     WEIGHTS_INDEX_NAME,
     WEIGHTS_NAME,
@@ -303,16 +303,63 @@ def load_svimo(
     )
 
 
+def _fresh(dit_cfg: DiTConfig, vid_cfg: VIDConfig) -> tuple[SViMoTransformer, VID]:
+    with torch.random.fork_rng(devices=[]):
+        return SViMoTransformer(dit_cfg), VID(vid_cfg)
+
+
+def save_svimo_state(
+    folder: str | os.PathLike,
+    state: dict[str, torch.Tensor],
+    dit_cfg: DiTConfig,
+    vid_cfg: VIDConfig,
+    metadata: dict[str, Any] | None = None,
+    vae: str | os.PathLike | None = None,
+) -> Path:
+    """A training state dict (``dit.*`` + ``vid.*``, e.g. the train module's) as a :func:`save_svimo`
+    folder: the training command's final output."""
+    dit, vid = _fresh(dit_cfg, vid_cfg)
+    load_prefixed(state, {"dit": dit, "vid": vid})
+    return save_svimo(folder, dit, vid, metadata, vae=vae)
+
+
+def load_svimo_into(path: str | os.PathLike, dit: SViMoTransformer, vid: VID) -> dict[str, str]:
+    """Load trained weights (a :func:`save_svimo` folder, or a single-file checkpoint such as a
+    training step's ``model.safetensors``) into existing models, strictly; returns the metadata.
+    What ``init_checkpoint`` of the training command uses."""
+    source = Path(path).expanduser()
+    if is_component_folder(source):
+        from safetensors.torch import load_file
+
+        for name, module in ((TRANSFORMER_FOLDER, dit), (VID_FOLDER, vid)):
+            weights = source / name / "diffusion_pytorch_model.safetensors"
+            load_prefixed({f"{name}.{k}": v for k, v in load_file(weights).items()}, {name: module}, str(source))
+        return checkpoint_metadata(source)
+    return load_checkpoint(source, {"dit": dit, "vid": vid})
+
+
+def svimo_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Every tensor of trained weights under the train module's names (``dit.*``, ``vid.*``), from a
+    :func:`save_svimo` folder or a single-file checkpoint (for comparing runs)."""
+    from safetensors.torch import load_file
+
+    source = Path(path).expanduser()
+    if is_component_folder(source):
+        return {f"{prefix}.{k}": v for prefix, name in (("dit", TRANSFORMER_FOLDER), ("vid", VID_FOLDER))
+                for k, v in load_file(source / name / "diffusion_pytorch_model.safetensors").items()}
+    return load_file(source)
+
+
 def convert_checkpoint(
-    file: str | os.PathLike,
+    source: str | os.PathLike,
     folder: str | os.PathLike,
     dit_cfg: DiTConfig,
     vid_cfg: VIDConfig,
     vae: str | os.PathLike | None = None,
 ) -> Path:
-    """A single-file checkpoint (``dit.*`` + ``vid.*``, e.g. a training run's ``model.safetensors``)
-    as a :func:`save_svimo` folder: the same tensors, bit for bit, and the same header metadata."""
-    with torch.random.fork_rng(devices=[]):
-        dit, vid = SViMoTransformer(dit_cfg), VID(vid_cfg)
-    meta = load_checkpoint(file, {"dit": dit, "vid": vid})
+    """Trained weights (a single-file checkpoint, ``dit.*`` + ``vid.*``, or a :func:`save_svimo`
+    folder) as a :func:`save_svimo` folder with ``vae`` copied in: the same tensors, bit for bit, and
+    the same metadata (what the recipe ships)."""
+    dit, vid = _fresh(dit_cfg, vid_cfg)
+    meta = load_svimo_into(source, dit, vid)
     return save_svimo(folder, dit, vid, meta, vae=vae)

@@ -45,7 +45,10 @@ def read_log(path: Path) -> list[dict]:
 
 
 def tensors(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(path))
+    """A safetensors file's tensors, or a trained model folder's under the train module's names."""
+    from hoi_ros.svimo.weights import svimo_tensors
+
+    return svimo_tensors(path) if path.is_dir() else load_file(str(path))
 
 
 # ---------------------------------------------------------------------- the step itself
@@ -275,8 +278,10 @@ def test_one_batch_overfits(tmp_path: Path) -> None:
     assert final < first / 10, (first, final)
     vid_first, vid_final = np.mean([e["l_vid"] for e in log[:10]]), np.mean([e["l_vid"] for e in log[-20:]])
     assert vid_final < vid_first / 3, (vid_first, vid_final)
-    with safe_open(str(result.final_checkpoint), framework="pt") as f:
-        meta = f.metadata()
+    from hoi_ros.diffusion.components import checkpoint_metadata
+
+    assert result.final_checkpoint.is_dir()  # a diffusers-style folder (model_index.json + components)
+    meta = checkpoint_metadata(result.final_checkpoint)
     assert meta["trained"] == "true" and meta["steps"] == "300" and meta["variant"] == "SViMo w/ VID"
     assert SViMoConfig.from_dict(yaml.safe_load(meta["model_config"])) == model_cfg
 
@@ -291,7 +296,7 @@ def test_resume_is_exact(tmp_path: Path) -> None:
     assert train(cfg_b, model_cfg, resume=None, max_steps=3).final_checkpoint is None
     result = train(cfg_b, model_cfg, resume="auto")
     assert result.step == 6
-    a, b = tensors(tmp_path / "a/model.safetensors"), tensors(tmp_path / "b/model.safetensors")
+    a, b = tensors(tmp_path / "a/model"), tensors(tmp_path / "b/model")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     oa = tensors(tmp_path / "a/checkpoints/step_00000006/optimizer.safetensors")
     ob = tensors(tmp_path / "b/checkpoints/step_00000006/optimizer.safetensors")
@@ -306,7 +311,7 @@ def test_resume_is_exact(tmp_path: Path) -> None:
     from hoi_ros.core import GenerationRequest
     from hoi_ros.svimo.pipeline import SViMoGenerator
 
-    gen = SViMoGenerator(model_cfg, checkpoint=tmp_path / "a/model.safetensors")
+    gen = SViMoGenerator(model_cfg, checkpoint=tmp_path / "a/model")
     assert torch.equal(gen.dit.proj_out.weight, a["dit.proj_out.weight"])
     image = (np.random.default_rng(0).random((16, 24, 3)) * 255).astype(np.uint8)
     seq = gen.generate(GenerationRequest(image=image, prompt="lift the ball", num_frames=9, num_inference_steps=1,

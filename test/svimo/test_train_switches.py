@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from hoi_ros.data.samples import collate
 from hoi_ros.diffusion import loss_weighting as lw
@@ -180,7 +179,7 @@ def test_lora_layer_matches_peft_where_installed() -> None:
 
 def test_lora_and_video_only_runs_of_the_training_command(tmp_path: Path) -> None:
     """The same training command with Table 4's LoRA switch and Table 3's VModel switches: it trains,
-    names the row, and model.safetensors has the plain names (LoRA folded in) with the frozen
+    names the row, and the final model folder has the plain names (LoRA folded in) with the frozen
     pretrained tensors unchanged."""
     cfg, model_cfg = load_train_config(TINY_TRAIN, {
         "output_dir": str(tmp_path / "lora"), "log_every": 1, "num_threads": 1, "warmup_steps": 1,
@@ -189,7 +188,9 @@ def test_lora_and_video_only_runs_of_the_training_command(tmp_path: Path) -> Non
     })
     res = train(cfg, model_cfg)
     assert res.variant == "SViMo w/ VID, LoRA r=2"
-    final = load_file(str(res.final_checkpoint))
+    from hoi_ros.svimo.weights import svimo_tensors
+
+    final = svimo_tensors(res.final_checkpoint)
     assert not any("lora_" in k or "base_layer" in k for k in final)
     init = build_models(model_cfg, load_train_config(TINY_TRAIN)[0])[0].state_dict()
     assert torch.equal(final["dit.proj_out.weight"], init["proj_out.weight"])  # frozen, not adapted
@@ -205,7 +206,7 @@ def test_lora_and_video_only_runs_of_the_training_command(tmp_path: Path) -> Non
         "joint_steps": 2, "svimo_streams": ["video"], "guidance_source": "ground_truth",
     })
     res = train(cfg, model_cfg)
-    assert res.variant == "VModel w/ GT Mot. Guid." and res.final_checkpoint.is_file()
+    assert res.variant == "VModel w/ GT Mot. Guid." and res.final_checkpoint.is_dir()
     last = [json.loads(x) for x in res.loss_log.read_text().splitlines()][-1]
     assert last["l_svimo"] == pytest.approx(last["l_video"])
 

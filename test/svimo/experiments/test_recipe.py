@@ -84,7 +84,9 @@ def test_recipe_runs_end_to_end(tmp_path: Path) -> None:
                      "transformer/config.json", "transformer/diffusion_pytorch_model.safetensors",
                      "vae/config.json", "vae/diffusion_pytorch_model.safetensors",
                      "vid/config.json", "vid/diffusion_pytorch_model.safetensors"]
-    full = load_file(info["checkpoints"]["full"])  # the training run's single file (dit.* + vid.*)
+    from hoi_ros.svimo.weights import svimo_tensors
+
+    full = svimo_tensors(info["checkpoints"]["full"])  # the training run's model folder (dit.* + vid.*)
     for prefix, sub in (("dit", "transformer"), ("vid", "vid")):
         shipped_weights = load_file(shipped / sub / "diffusion_pytorch_model.safetensors")
         assert {f"{prefix}.{k}" for k in shipped_weights} == {k for k in full if k.startswith(prefix + ".")}

@@ -27,8 +27,10 @@ Names are relative to the node's namespace (default ``/hoi``; shown here with it
   ``/hoi/robot_description`` (``std_msgs/String``), as ``robot_state_publisher`` in the same
   namespace expects; the same files are installed in ``share/hoi_ros/urdf/``. Remap its
   ``joint_states`` to ``retarget/joint_states`` to feed it. While a motion streams, the robot's
-  root link is broadcast on ``/tf`` at the retargeted wrist pose (parent: the motion's frame), so
-  robot_state_publisher's link frames hang in the world next to the human hand.
+  root link is broadcast on ``/tf`` at the retargeted wrist pose (parent: the motion's frame) and,
+  with ``link_frames`` (default true; the launch file turns it off and runs robot_state_publisher),
+  every other link in the root's frame from the robot's forward kinematics, so the robot hand's
+  frames hang in the world next to the human hand.
 
 Every request is answered (an unexpected error becomes ``success: false`` naming the field) and
 the node keeps serving; ``loop`` and ``speed`` may change at run time (``speed`` within 0.01..100).
@@ -139,6 +141,8 @@ class RetargetNode(Node):
         self.robot = str(declare(self, "robot", "", "robot of the stream and of requests naming none "
                                  "('' = the solver config's)")) or self.base_config.robot
         self.stream = bool(declare(self, "stream", True, "retarget every motion and play it back"))
+        self.link_frames = bool(declare(self, "link_frames", True, "broadcast every robot link on /tf (off where "
+                                        "robot_state_publisher does it)"))
         frame_input = bool(declare(self, "frame_input", True, "retarget hand keypoints frame by frame"))
         image_input = bool(declare(self, "image_input", False, "retarget images frame by frame (video extra)"))
         streaming_config = str(declare(self, "streaming_config", "config/retarget/streaming.yaml",
@@ -271,7 +275,22 @@ class RetargetNode(Node):
         wrist.header.stamp, wrist.header.frame_id = stamp, frame_id
         wrist.pose = _pose(frame.wrist_pose)
         self.wrist_pub.publish(wrist)
-        self.frames.send([transform(frame.wrist_pose, frame_id, self.root_link, stamp)])
+        online = getattr(self._online, "retargeter", self._online)
+        self._send_robot_frames(online.kin, frame.qpos, frame.wrist_pose, frame_id, stamp)
+
+    def _send_robot_frames(self, kin: Any, qpos: np.ndarray, wrist_pose: np.ndarray, frame_id: str,
+                           stamp: Any) -> None:
+        """The root link at the retargeted wrist, and (``link_frames``) every other link in the root's
+        frame from the robot's forward kinematics, as robot_state_publisher would give them."""
+        out = [transform(wrist_pose, frame_id, self.root_link, stamp)]
+        if self.link_frames:
+            fk = kin.forward(np.asarray(qpos, dtype=np.float64))
+            pose = np.eye(4)
+            for i, link in enumerate(kin.link_names):
+                if link != self.root_link:
+                    pose[:3, :3], pose[:3, 3] = fk.rot[0, i], fk.pos[0, i]
+                    out.append(transform(pose, self.root_link, link, stamp))
+        self.frames.send(out)
 
     def _online_names(self) -> list[str]:
         online = getattr(self._online, "retargeter", self._online)
@@ -325,8 +344,9 @@ class RetargetNode(Node):
         wrist.header.stamp, wrist.header.frame_id = stamp, frame_id
         wrist.pose = _pose(res.wrist_pose[t])
         self.wrist_pub.publish(wrist)
-        # The robot's root link at the retargeted wrist: robot_state_publisher hangs the other links on it.
-        self.frames.send([transform(res.wrist_pose[t], frame_id, self.root_link, stamp)])
+        # The robot's root link at the retargeted wrist, and its other links (robot_state_publisher's job
+        # where it runs: link_frames false).
+        self._send_robot_frames(self._retargeter(self.robot).kin, res.qpos[t], res.wrist_pose[t], frame_id, stamp)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ Paper: ``shared/papers/pam-pose-appearance-motion-engine.md``; guide: ``docs/pam
   (``PAMPipeline``, a :class:`hoi_ros.core.generation.Generator`), :mod:`~hoi_ros.pam.train`
   (one ControlNet training command per stage), :mod:`~hoi_ros.pam.generate` (sim request → video
   on the command line), :mod:`~hoi_ros.pam.params` (parameter counts on the meta device),
-  :mod:`~hoi_ros.pam.bench` (forward/backward time and memory of each ControlNet).
+  ``bench/pam_controlnets.py`` (forward/backward time and memory of each ControlNet).
 
 Layer: a model; imports ``core``, ``diffusion``, ``data`` and ``sim`` (Stage I), never another model
 (docs/architecture.md).

@@ -219,6 +219,7 @@ class PAMPipeline:
                 raise ValueError(f"{stage}.condition_latent_channels: {getattr(cfg, stage).condition_latent_channels}"
                                  f" differs from its VAE's {v.latent_channels} latent channels")
         self.scheduler = build_video_scheduler(cfg.video)
+        self.weights_trained = False  # set by from_config; an untrained PAM's video is noise-like
         n = cfg.clip.num_frames
         self.limits = GeneratorLimits(min_frames=n, max_frames=n, default_frames=n, default_steps=default_steps)
         fc = image_model.base.config
@@ -245,7 +246,11 @@ class PAMPipeline:
             for part in (vae, text, image_vae, pooled):
                 if part is not None:
                     part.to(device)
-        return cls(cfg, image, video, vae, text, default_steps, image_vae, pooled)
+        pipe = cls(cfg, image, video, vae, text, default_steps, image_vae, pooled)
+        # Trained only when both bases are pretrained (local folders) and both ControlNets were loaded.
+        pipe.weights_trained = bool(cfg.image.pretrained and cfg.video.pretrained and image_controlnet
+                                    and video_controlnet)
+        return pipe
 
     @property
     def device(self) -> torch.device:
@@ -332,7 +337,8 @@ class PAMPipeline:
         frames = (video * 255.0).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
         out = request.sequence.with_video(frames)
         out.metadata.update({"generator": "pam", "config": self.cfg.name, "seed": int(request.seed),
-                             "num_inference_steps": steps, "condition_subset": request.condition_subset})
+                             "num_inference_steps": steps, "condition_subset": request.condition_subset,
+                             "weights_trained": bool(self.weights_trained)})
         return out
 
     def first_frame_latent(self, cond: torch.Tensor, text: torch.Tensor, pooled: torch.Tensor, keep: torch.Tensor,

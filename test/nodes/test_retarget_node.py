@@ -209,6 +209,10 @@ def test_stream_plays_joint_states_of_published_motions(served) -> None:
     wait_for(lambda: len(client.got["tf"]) >= seq.num_frames, 10, "the robot's frames on /tf", node)
     frames = [t for m in client.got["tf"] for t in m.transforms if t.child_frame_id == root]
     assert frames and {t.header.frame_id for t in frames} == {"table"}
+    # Every other link of the robot hand hangs on the root at its forward-kinematics pose.
+    robot = get_robot("allegro")
+    links = {t.child_frame_id for m in client.got["tf"] for t in m.transforms if t.header.frame_id == root}
+    assert links == set(robot.links) - {root}
     first = client.got["wrist"][0].pose.position
     tr = frames[0].transform.translation
     np.testing.assert_allclose([tr.x, tr.y, tr.z], [first.x, first.y, first.z], atol=1e-9)

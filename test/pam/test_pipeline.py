@@ -54,6 +54,7 @@ def test_pipeline_is_a_generator_with_shapes_and_per_seed_determinism() -> None:
     assert a.video is not None and a.video.shape == (T, H, W, 3) and a.video.dtype == np.uint8
     assert np.array_equal(a.video, b.video) and not np.array_equal(a.video, c.video)
     assert a.num_frames == T and a.metadata["generator"] == "pam" and a.metadata["condition_subset"] == "all"
+    assert a.metadata["weights_trained"] is False  # random bases, fresh ControlNets: labelled untrained
 
 
 def test_condition_subsets_switch_the_conditions() -> None:

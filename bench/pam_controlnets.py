@@ -1,6 +1,6 @@
 """Forward / backward time and peak memory of PAM's ControlNets (bases frozen), at a config's clip size.
 
-    python -m hoi_ros.pam.bench config/models/pam/paper.yaml [--stage video|image|both] [--device cuda]
+    python bench/pam_controlnets.py config/models/pam/paper.yaml [--stage video|image|both] [--device cuda]
         [--repeats 3] [--gradient-checkpointing] [--json]
 
 The GPU check, run where a device is lent: each ControlNet at 480 × 720 × 49 frames in bf16

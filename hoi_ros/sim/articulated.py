@@ -39,9 +39,9 @@ from hoi_ros.sim.articulated_objects import (
     add_to_spec,
     make_articulated,
 )
-from hoi_ros.sim.hand import finger_joint_names, keypoint_site_names, open_hand_pose
+from hoi_ros.sim.hand import open_hand_pose
 from hoi_ros.sim.render import SimRenderer
-from hoi_ros.sim.scene import LABEL_HAND, PhysicsConfig, SimScene, scene_xml
+from hoi_ros.sim.scene import PhysicsConfig, SimScene, scene_xml
 from hoi_ros.sim.tasks import PALM_BOTTOM, PALM_OFFSET, closed_hand_pose, pregrasp_pose, yaw_quat
 
 LABEL_FIRST_PART = 2
@@ -71,30 +71,11 @@ class ArticulatedScene(SimScene):
             light.castshadow = False
         self.model = self.spec.compile()
         self.xml = None  # built with the editing API; ``self.spec.to_xml()`` writes it out
-        self.data = mujoco.MjData(self.model)
         m = self.model
-        self.site_ids = np.array([m.site(n).id for n in keypoint_site_names(side)])
-        self.finger_qpos_adr = np.array([m.joint(n).qposadr[0] for n in finger_joint_names(side)])
-        self.finger_joint_names = finger_joint_names(side)
-        self.hand_body = m.body(f"{side}_hand").id
-        self.hand_qpos_adr = int(m.joint(f"{side}_wrist").qposadr[0])
-        self.hand_qvel_adr = int(m.joint(f"{side}_wrist").dofadr[0])
-        self.mocap_id = int(m.body_mocapid[m.body(f"{side}_wrist_target").id])
-        self.object_bodies = np.array([m.body(base).id, m.body(moving).id], dtype=np.int64)
         self.joint_id = m.joint(joint).id
         self.joint_qpos_adr = int(m.jnt_qposadr[self.joint_id])
         self.joint_dof_adr = int(m.jnt_dofadr[self.joint_id])
-        self.camera_id = m.camera("render").id
-        self.geom_label = np.zeros(m.ngeom, dtype=np.uint8)
-        for g in range(m.ngeom):
-            body = int(m.geom_bodyid[g])
-            if self._is_under(body, self.hand_body):
-                self.geom_label[g] = LABEL_HAND
-            for i, ob in enumerate(self.object_bodies):
-                if body == ob:
-                    self.geom_label[g] = LABEL_FIRST_PART + i
-        self.hand_geoms = np.flatnonzero(self.geom_label == LABEL_HAND)
-        mujoco.mj_forward(m, self.data)
+        self._bind(np.array([m.body(base).id, m.body(moving).id], dtype=np.int64), LABEL_FIRST_PART)
 
     def joint_state(self) -> float:
         return float(self.data.qpos[self.joint_qpos_adr])

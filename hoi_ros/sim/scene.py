@@ -104,8 +104,14 @@ class SimScene:
         self.side = check_side(side)
         self.xml = scene_xml(self.objects, object_poses, side, max_size, physics)
         self.model = mujoco.MjModel.from_xml_string(self.xml)
+        self._bind(np.array([self.model.body(f"obj{i}").id for i in range(len(objects))], dtype=np.int64),
+                   LABEL_FIRST_OBJECT)
+
+    def _bind(self, object_bodies: np.ndarray, first_label: int) -> None:
+        """Data, the hand's and camera's indices, and every geom's segmentation label (background,
+        hand, or ``first_label`` + index in ``object_bodies``) of the compiled ``self.model``."""
         self.data = mujoco.MjData(self.model)
-        m = self.model
+        m, side = self.model, self.side
         self.site_ids = np.array([m.site(n).id for n in keypoint_site_names(side)])
         self.finger_qpos_adr = np.array([m.joint(n).qposadr[0] for n in finger_joint_names(side)])
         self.finger_joint_names = finger_joint_names(side)
@@ -113,9 +119,8 @@ class SimScene:
         self.hand_qpos_adr = int(m.joint(f"{side}_wrist").qposadr[0])
         self.hand_qvel_adr = int(m.joint(f"{side}_wrist").dofadr[0])
         self.mocap_id = int(m.body_mocapid[m.body(f"{side}_wrist_target").id])
-        self.object_bodies = np.array([m.body(f"obj{i}").id for i in range(len(objects))], dtype=np.int64)
+        self.object_bodies = np.asarray(object_bodies, dtype=np.int64)
         self.camera_id = m.camera("render").id
-        # Segmentation label of every geom: background, hand, or 2 + object index.
         self.geom_label = np.zeros(m.ngeom, dtype=np.uint8)
         hand_bodies = {b for b in range(m.nbody) if self._is_under(b, self.hand_body)}
         for g in range(m.ngeom):
@@ -124,7 +129,7 @@ class SimScene:
                 self.geom_label[g] = LABEL_HAND
             for i, ob in enumerate(self.object_bodies):
                 if body == ob:
-                    self.geom_label[g] = LABEL_FIRST_OBJECT + i
+                    self.geom_label[g] = first_label + i
         self.hand_geoms = np.flatnonzero(self.geom_label == LABEL_HAND)
         mujoco.mj_forward(m, self.data)
 

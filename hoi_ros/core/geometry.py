@@ -22,12 +22,6 @@ def quat_wxyz_to_xyzw(q: QuatLike) -> np.ndarray:
     return np.concatenate([q[..., 1:], q[..., :1]], axis=-1)
 
 
-def quat_xyzw_to_wxyz(q: QuatLike) -> np.ndarray:
-    """``(x, y, z, w)`` → ``(w, x, y, z)``."""
-    q = np.asarray(q, dtype=np.float64)
-    return np.concatenate([q[..., 3:], q[..., :3]], axis=-1)
-
-
 def quat_to_matrix(q: QuatLike) -> np.ndarray:
     """Rotation matrix (or ``[..., 3, 3]`` matrices) of ``(w, x, y, z)`` quaternions; normalises."""
     return Rotation.from_quat(np.asarray(q, dtype=np.float64), scalar_first=True).as_matrix()
@@ -66,8 +60,3 @@ def pose_matrix(position: Sequence[float], quat_wxyz: QuatLike | None = None,
     out[:3, 3] = np.asarray(position, dtype=np.float64)
     return out
 
-
-def transform_points(pose: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 4x4 pose to points ``[..., 3]``."""
-    pose = np.asarray(pose)
-    return np.asarray(points) @ pose[:3, :3].T + pose[:3, 3]

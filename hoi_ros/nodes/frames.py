@@ -9,8 +9,9 @@ Frames (REP-103 / REP-105 naming; every parent is the motion's ``frame_id``, def
   of the back of the hand; :func:`hoi_ros.retarget.human.palm_frame`), per frame on ``/tf``.
 * ``<prefix>object_<i>``: object ``i`` (its pose in the sim; the centroid of its labelled points
   in a generated motion), per frame on ``/tf``.
-* the retargeted robot's root link, placed at the retargeted wrist pose, per frame on ``/tf``
-  (``robot_state_publisher`` adds the robot's other links from the joint states).
+* the retargeted robot's root link, placed at the retargeted wrist pose, per frame on ``/tf``, and
+  its other links from the robot's forward kinematics (``hoi_retarget``'s ``link_frames``; or
+  ``robot_state_publisher`` from the joint states, as the launch file does).
 
 ``/tf`` and ``/tf_static`` are absolute names (one TF tree per ROS graph, as tf2 expects).
 """
@@ -24,10 +25,11 @@ import numpy as np
 from geometry_msgs.msg import TransformStamped
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from scipy.spatial.transform import Rotation
 from tf2_msgs.msg import TFMessage
 
+from hoi_ros.core import geometry
 from hoi_ros.core.camera import Camera
+from hoi_ros.core.geometry import matrix_to_quat, quat_wxyz_to_xyzw
 from hoi_ros.core.sequence import HOISequence
 from hoi_ros.retarget.human import hand_of, palm_frame
 
@@ -41,7 +43,7 @@ def transform(matrix: np.ndarray, parent: str, child: str, stamp: Any = None) ->
         msg.header.stamp = stamp
     t = msg.transform.translation
     t.x, t.y, t.z = (float(v) for v in m[:3, 3])
-    x, y, z, w = Rotation.from_matrix(m[:3, :3]).as_quat()
+    x, y, z, w = quat_wxyz_to_xyzw(matrix_to_quat(m[:3, :3]))
     r = msg.transform.rotation
     r.x, r.y, r.z, r.w = float(x), float(y), float(z), float(w)
     return msg
@@ -50,10 +52,7 @@ def transform(matrix: np.ndarray, parent: str, child: str, stamp: Any = None) ->
 def pose_matrix(pos_quat_wxyz: Sequence[float]) -> np.ndarray:
     """4x4 of ``[x, y, z, qw, qx, qy, qz]`` (the sim's pose layout)."""
     p = np.asarray(pos_quat_wxyz, dtype=float)
-    m = np.eye(4)
-    m[:3, :3] = Rotation.from_quat([p[4], p[5], p[6], p[3]]).as_matrix()
-    m[:3, 3] = p[:3]
-    return m
+    return geometry.pose_matrix(p[:3], p[3:7])
 
 
 def camera_pose(camera: Camera) -> np.ndarray:

@@ -52,11 +52,11 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from hoi_ros.core.geometry import matrix_to_quat, quat_wxyz_to_xyzw
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import motion_msg_to_sequence
 from hoi_ros.nodes.frames import FrameBroadcaster, transform
@@ -77,7 +77,7 @@ def _duration(seconds: float) -> Duration:
 def _pose(matrix: np.ndarray) -> Pose:
     pose = Pose()
     pose.position.x, pose.position.y, pose.position.z = (float(v) for v in matrix[:3, 3])
-    x, y, z, w = Rotation.from_matrix(matrix[:3, :3]).as_quat()
+    x, y, z, w = quat_wxyz_to_xyzw(matrix_to_quat(matrix[:3, :3]))
     pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = float(x), float(y), float(z), \
         float(w)
     return pose

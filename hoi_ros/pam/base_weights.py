@@ -46,3 +46,14 @@ def quiet_diffusers() -> Iterator[None]:
             yield
     finally:
         dlogging.set_verbosity(level)
+
+
+def match_base(model: nn.Module, base: nn.Module, load_weights_from_base: bool) -> nn.Module:
+    """The last steps of building a ControlNet for ``base``: its dtype, then (optionally) the
+    same-named weights copied from the base by the model's own ``load_from_base``."""
+    if model.dtype != base.dtype:
+        with quiet_diffusers():
+            model.to(dtype=base.dtype)
+    if load_weights_from_base:
+        model.load_from_base(base)
+    return model

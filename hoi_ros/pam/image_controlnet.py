@@ -33,7 +33,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.controlnets.controlnet import zero_module
 from torch import nn
 
-from hoi_ros.pam.base_weights import copy_same_named, quiet_diffusers, same_named
+from hoi_ros.pam.base_weights import copy_same_named, match_base, quiet_diffusers, same_named
 from hoi_ros.pam.conditions import CONDITIONS, apply_condition_keep
 
 INJECTIONS = ("first_blocks", "interval")
@@ -111,12 +111,7 @@ class PAMFluxControlNetModel(FluxControlNetModel):
             model = cls(num_layers=num_layers, num_single_layers=num_single_layers,
                         condition_names=list(condition_names), condition_latent_channels=condition_latent_channels,
                         **{k: bc[k] for k in BASE_KEYS})
-        if model.dtype != base.dtype:
-            with quiet_diffusers():
-                model.to(dtype=base.dtype)
-        if load_weights_from_base:
-            model.load_from_base(base)
-        return model
+        return match_base(model, base, load_weights_from_base)
 
     def base_key_map(self, base: nn.Module) -> dict[str, str]:
         """ControlNet tensor name → the base tensor of the same name."""

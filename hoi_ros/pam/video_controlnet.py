@@ -35,7 +35,7 @@ from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXBloc
 from torch import nn
 
 from hoi_ros.diffusion.cogvideox_rope import cogvideox_rotary_embedding
-from hoi_ros.pam.base_weights import copy_same_named, quiet_diffusers, same_named
+from hoi_ros.pam.base_weights import copy_same_named, match_base, quiet_diffusers, same_named
 from hoi_ros.pam.conditions import CONDITIONS, apply_condition_keep
 
 PAPER_CONTROLNET_LAYERS = 12
@@ -166,12 +166,7 @@ class CogVideoXControlNetModel(ModelMixin, ConfigMixin):
         with torch.device(base.device), quiet_diffusers():
             model = cls(num_layers=min(int(num_layers), int(bc["num_layers"])),
                         condition_names=list(condition_names), condition_latent_channels=latent, **kwargs)
-        if model.dtype != base.dtype:
-            with quiet_diffusers():
-                model.to(dtype=base.dtype)
-        if load_weights_from_base:
-            model.load_from_base(base)
-        return model
+        return match_base(model, base, load_weights_from_base)
 
     def base_key_map(self, base: nn.Module) -> dict[str, str]:
         """ControlNet tensor name → the base tensor it is copied from (every name the base also has)."""

@@ -16,9 +16,8 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from hoi_ros.data.samples import collate
 from hoi_ros.svimo.config import LoopConfig, SViMoConfig
-from hoi_ros.svimo.data import DataConfig, build_dataset
+from hoi_ros.svimo.data import build_dataset
 from hoi_ros.svimo.losses import LossWeights
 from hoi_ros.svimo.train import TrainConfig, build_models, check_sample, load_train_config, train
 from hoi_ros.svimo.train_step import SViMoTrainModule, draw_noise, scale_grad
@@ -53,21 +52,8 @@ def tensors(path: Path) -> dict[str, torch.Tensor]:
 
 # ---------------------------------------------------------------------- the step itself
 @pytest.fixture(scope="module")
-def step_inputs() -> dict:
-    cfg, model_cfg = load_train_config(TINY_TRAIN)
-    data = build_dataset(DataConfig(num_samples=2), model_cfg)
-    batch = collate([data[0], data[1]])
-    g = torch.Generator().manual_seed(0)
-    latents = {
-        "video_latents": torch.randn(2, 3, 4, 4, 6, generator=g),
-        "motion_latents": torch.randn(2, 3, 4, 4, 6, generator=g),
-        "image_latents": torch.randn(2, 1, 4, 4, 6, generator=g),
-        "text_embeds": torch.randn(2, 16, 384, generator=g),
-    }
-    noise = draw_noise(g, 1000, latents["video_latents"].shape, latents["motion_latents"].shape,
-                       batch["hand"].shape, batch["obj"].shape)
-    noise.t = torch.tensor([200, 700])
-    return {"cfg": cfg, "model_cfg": model_cfg, "batch": batch, "latents": latents, "noise": noise}
+def step_inputs(make_step_inputs) -> dict:
+    return make_step_inputs((200, 700))
 
 
 def _module(step_inputs: dict, loop: LoopConfig) -> SViMoTrainModule:

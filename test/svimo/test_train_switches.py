@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from hoi_ros.data.samples import collate
 from hoi_ros.diffusion import loss_weighting as lw
 from hoi_ros.svimo.config import LoopConfig, SViMoConfig
-from hoi_ros.svimo.data import DataConfig, build_dataset
+from hoi_ros.svimo.data import build_dataset
 from hoi_ros.svimo.dit import SViMoTransformer
 from hoi_ros.svimo.lora import LoRALinear, apply_lora, merged_state_dict
 from hoi_ros.svimo.losses import LossWeights
@@ -25,21 +24,8 @@ TINY_TRAIN = ROOT / "config/recipes/svimo_train_tiny_synthetic.yaml"
 
 
 @pytest.fixture(scope="module")
-def step_inputs() -> dict:
-    cfg, model_cfg = load_train_config(TINY_TRAIN)
-    data = build_dataset(DataConfig(num_samples=2), model_cfg)
-    batch = collate([data[0], data[1]])
-    g = torch.Generator().manual_seed(0)
-    latents = {
-        "video_latents": torch.randn(2, 3, 4, 4, 6, generator=g),
-        "motion_latents": torch.randn(2, 3, 4, 4, 6, generator=g),
-        "image_latents": torch.randn(2, 1, 4, 4, 6, generator=g),
-        "text_embeds": torch.randn(2, 16, 384, generator=g),
-    }
-    noise = draw_noise(g, 1000, latents["video_latents"].shape, latents["motion_latents"].shape,
-                       batch["hand"].shape, batch["obj"].shape)
-    noise.t = torch.tensor([3, 700])
-    return {"cfg": cfg, "model_cfg": model_cfg, "batch": batch, "latents": latents, "noise": noise}
+def step_inputs(make_step_inputs) -> dict:
+    return make_step_inputs((3, 700))
 
 
 def _module(step_inputs: dict, loop: LoopConfig | None = None, **kw) -> SViMoTrainModule:

@@ -88,12 +88,14 @@ class GeneratorLimits:
         for name in ("num_frames", "num_inference_steps"):
             if hasattr(request, name):
                 value = int(getattr(request, name))
-                if value == 0 or self.resolve_count(value, name) != value:
-                    raise RequestError(name, f"{value} is not a resolved count (0 is resolved by the node)")
+                if value == 0:
+                    raise RequestError(name, "0 is not a resolved count (the node resolves 0 to the default)")
+                self.resolve_count(value, name)  # raises outside the range
         if hasattr(request, "guidance_scale"):
             g = float(request.guidance_scale)
-            if g == 0 or self.resolve_guidance(g) != g:
-                raise RequestError("guidance_scale", f"{g} is not a resolved scale")
+            if g == 0:
+                raise RequestError("guidance_scale", "0 is not a resolved scale (the node resolves 0 to the default)")
+            self.resolve_guidance(g)  # raises unless finite and >= 1
         if hasattr(request, "seed") and not 0 <= int(request.seed) <= MAX_SEED:
             raise RequestError("seed", f"{request.seed} is outside 0..{MAX_SEED}: exceeds {MAX_SEED} "
                                "(negative = pick one)")

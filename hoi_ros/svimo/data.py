@@ -193,8 +193,8 @@ class SimDataset(Dataset):
     """A simulator dataset (``hoi_ros.sim.dataset.write_dataset``) as training samples.
 
     Wraps :class:`hoi_ros.data.sim.SimHOIDataset` (frames resampled to ``fps`` and resized
-    to ``height × width``, camera scaled to match) and converts its items to this module's sample
-    layout: video ``[T, H, W, 3]`` uint8, ``hand``, ``obj``, ``labels``, camera, ``prompt``.
+    to ``height × width``, camera scaled to match; already the sample layout) and keeps the keys
+    SViMo trains on (:data:`SAMPLE_KEYS`), checking that K splits into tool/target halves.
     """
 
     def __init__(self, cfg: DataConfig) -> None:

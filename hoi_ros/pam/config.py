@@ -119,6 +119,7 @@ class PAMConfig:
     vae: VAEConfig = field(default_factory=VAEConfig)
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     clip: ClipConfig = field(default_factory=ClipConfig)
+    default_steps: int = 50  # denoising steps per stage when a request asks for 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PAMConfig:
@@ -130,6 +131,7 @@ class PAMConfig:
             vae=VAEConfig.from_dict(d.pop("vae", None) or {}),
             text=TextEncoderConfig.from_dict(d.pop("text", None) or {}),
             clip=dataclass_from_dict(ClipConfig, d.pop("clip", None), "clip"),
+            default_steps=int(d.pop("default_steps", 50)),
             **_no_extra(d),
         )
 
@@ -138,7 +140,25 @@ class PAMConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> PAMConfig:
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+        """The config in ``path``; its relative weight paths (``*.pretrained``, ``vae.path``,
+        ``image.vae_path``, ``image.pooled_text_path``) are relative to the file's folder."""
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        return cls.from_dict(resolve_paths(data, Path(path).resolve().parent))
+
+
+WEIGHT_PATHS = (("image", "pretrained"), ("video", "pretrained"), ("vae", "path"), ("image", "vae_path"),
+                ("image", "pooled_text_path"))
+
+
+def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``data`` with each relative path of :data:`WEIGHT_PATHS` made absolute against ``base``."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in dict(data).items()}
+    for section, key in WEIGHT_PATHS:
+        part = out.get(section)
+        if isinstance(part, dict) and part.get(key):
+            value = Path(str(part[key])).expanduser()
+            part[key] = str(value if value.is_absolute() else (base / value).resolve())
+    return out
 
 
 def _no_extra(d: dict[str, Any]) -> dict[str, Any]:

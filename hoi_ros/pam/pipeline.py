@@ -20,6 +20,7 @@ Stage III runs the CogVideoX scheduler (DDIM, v-prediction) from pure noise.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -47,6 +48,8 @@ from hoi_ros.pam.image_vae import ImageVAE
 from hoi_ros.pam.models import build_image_model, build_video_model
 from hoi_ros.pam.pooled_text import PooledTextEncoder, mean_pooled
 from hoi_ros.pam.video_controlnet import ControlledCogVideoX
+
+MODEL_CONFIG = "pam.yaml"  # the config file inside a shipped model folder
 
 
 @dataclass(frozen=True)
@@ -233,7 +236,7 @@ class PAMPipeline:
 
     @classmethod
     def from_config(cls, cfg: PAMConfig, image_controlnet: str | None = None, video_controlnet: str | None = None,
-                    device: str | None = None, default_steps: int = 50) -> PAMPipeline:
+                    device: str | None = None, default_steps: int | None = None) -> PAMPipeline:
         """Every part from ``cfg`` (local weights where paths are set, seeded random ones elsewhere);
         ControlNet folders written by ``save_pretrained`` replace fresh ones."""
         image = build_image_model(cfg.image, device, image_controlnet)
@@ -246,11 +249,31 @@ class PAMPipeline:
             for part in (vae, text, image_vae, pooled):
                 if part is not None:
                     part.to(device)
-        pipe = cls(cfg, image, video, vae, text, default_steps, image_vae, pooled)
+        pipe = cls(cfg, image, video, vae, text, int(default_steps or cfg.default_steps), image_vae, pooled)
         # Trained only when both bases are pretrained (local folders) and both ControlNets were loaded.
         pipe.weights_trained = bool(cfg.image.pretrained and cfg.video.pretrained and image_controlnet
                                     and video_controlnet)
         return pipe
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: str | None = None,
+                        default_steps: int | None = None) -> PAMPipeline:
+        """A PAM from a config YAML (seeded random weights where it names none) or a model folder
+        (``pam.yaml`` with bases and VAE as subfolders, plus ``image_controlnet/`` and
+        ``video_controlnet/``), as ``python -m hoi_ros.pam.recipe`` ships it."""
+        from pathlib import Path
+
+        path = Path(path).expanduser()
+        if path.is_dir():
+            cfg_file = path / MODEL_CONFIG
+            if not cfg_file.is_file():
+                raise ValueError(f"PAM model folder {path}: no {MODEL_CONFIG}")
+            nets = {k: str(path / k) if (path / k).is_dir() else None for k in ("image_controlnet", "video_controlnet")}
+            return cls.from_config(PAMConfig.from_yaml(cfg_file), nets["image_controlnet"], nets["video_controlnet"],
+                                   device, default_steps)
+        if not path.is_file():
+            raise ValueError(f"PAM model: {path} is neither a model folder nor a config file")
+        return cls.from_config(PAMConfig.from_yaml(path), device=device, default_steps=default_steps)
 
     @property
     def device(self) -> torch.device:

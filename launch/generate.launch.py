@@ -1,4 +1,4 @@
-"""Launch the hoi_ros stack: generator, visualization, simulation, retargeting, the robot model (+ RViz).
+"""Launch the hoi_ros stack: generator, PAM, ArtHOI, visualization, simulation, retargeting, the robot model (+ RViz).
 
     ros2 launch hoi_ros generate.launch.py                          # nodes in /hoi
     ros2 launch hoi_ros generate.launch.py namespace:=robot1/hoi    # the whole stack in /robot1/hoi
@@ -9,10 +9,12 @@
 Every node uses relative names, so ``namespace`` moves all topics, services and actions at once and
 two stacks run side by side. ``robot_state_publisher`` turns ``hoi_retarget``'s joint states
 (``retarget/joint_states``) into the robot hand's TF frames, from ``share/hoi_ros/urdf/<robot>.urdf``.
-``mujoco_gl`` sets ``MUJOCO_GL`` for ``hoi_sim`` (``egl`` on a GPU machine without a display,
-``osmesa`` on CPU-only machines, ``glfw`` with a display).
+``mujoco_gl`` sets ``MUJOCO_GL`` for ``hoi_sim`` and ``hoi_pam`` (and ``hoi_articulate``'s sim goals; ``egl`` on
+a GPU machine without a display, ``osmesa`` on CPU-only machines, ``glfw`` with a display).
 
-Then: ``ros2 action send_goal /hoi/generate hoi_ros/action/Generate ...`` or ``python -m hoi_ros.nodes.demo_client``.
+Then: ``ros2 action send_goal /hoi/generate hoi_ros/action/Generate ...`` or ``python -m hoi_ros.nodes.demo_client``;
+``ros2 action send_goal /hoi/pam/generate hoi_ros/action/PAMGenerate "{task: grasp_lift, object: mug}"`` (PAM);
+``ros2 action send_goal -f /hoi/articulate hoi_ros/action/Articulate "{sim_object: door}"`` (ArtHOI).
 Parameters come from share/hoi_ros/config/ros/*.yaml (see each file's comments).
 """
 
@@ -37,7 +39,8 @@ def generate_launch_description() -> LaunchDescription:
                               description="namespace of every node, topic, service and action"),
         DeclareLaunchArgument("log_level", default_value="info", description="debug, info, warn, error or fatal"),
         DeclareLaunchArgument("mujoco_gl", default_value="egl",
-                              description="MUJOCO_GL for hoi_sim: egl (headless GPU), osmesa (CPU), glfw (display)"),
+                              description="MUJOCO_GL for hoi_sim and hoi_pam: egl (headless GPU), osmesa (CPU), "
+                                          "glfw (display)"),
         DeclareLaunchArgument("robot", default_value="allegro",
                               description="robot hand of hoi_retarget and robot_state_publisher (urdf/<robot>.urdf)"),
         DeclareLaunchArgument("rviz", default_value="false", description="start rviz2 with hoi.rviz"),
@@ -49,6 +52,10 @@ def generate_launch_description() -> LaunchDescription:
                               description="parameter file of hoi_sim"),
         DeclareLaunchArgument("retarget_params", default_value=os.path.join(config, "retarget.yaml"),
                               description="parameter file of hoi_retarget"),
+        DeclareLaunchArgument("pam_params", default_value=os.path.join(config, "pam.yaml"),
+                              description="parameter file of hoi_pam"),
+        DeclareLaunchArgument("articulate_params", default_value=os.path.join(config, "articulate.yaml"),
+                              description="parameter file of hoi_articulate"),
     ]
     urdf = ParameterValue(
         Command(["cat ", PathJoinSubstitution([share, "urdf", [LaunchConfiguration("robot"), ".urdf"]])]),
@@ -60,6 +67,10 @@ def generate_launch_description() -> LaunchDescription:
              parameters=[LaunchConfiguration("viz_params")], ros_arguments=log_args),
         Node(package="hoi_ros", executable="hoi_sim", name="hoi_sim", output="screen",
              parameters=[LaunchConfiguration("sim_params")], ros_arguments=log_args),
+        Node(package="hoi_ros", executable="hoi_pam", name="hoi_pam", output="screen",
+             parameters=[LaunchConfiguration("pam_params")], ros_arguments=log_args),
+        Node(package="hoi_ros", executable="hoi_articulate", name="hoi_articulate", output="screen",
+             parameters=[LaunchConfiguration("articulate_params")], ros_arguments=log_args),
         Node(package="hoi_ros", executable="hoi_retarget", name="hoi_retarget", output="screen",
              parameters=[LaunchConfiguration("retarget_params"), {"robot": LaunchConfiguration("robot"),
                                                                    "link_frames": False}],

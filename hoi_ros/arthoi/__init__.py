@@ -5,8 +5,10 @@ part segmentation (§3.1: :mod:`~hoi_ros.arthoi.flow`, :mod:`~hoi_ros.arthoi.seg
 differentiable Gaussian renderer (:mod:`~hoi_ros.arthoi.gaussians`), Stage I, the object's
 articulation (§3.2, Eq. 4-8: :mod:`~hoi_ros.arthoi.stage1`), metrics
 (:mod:`~hoi_ros.arthoi.metrics`) and the pipeline on the sim's articulated scenes
-(:mod:`~hoi_ros.arthoi.pipeline`, ``python -m hoi_ros.arthoi``). Not built yet: Stage II (the
-hand, Eq. 9-11) and the ROS action. Its result is an :class:`hoi_ros.core.sequence.HOISequence`
+(:mod:`~hoi_ros.arthoi.pipeline`, ``python -m hoi_ros.arthoi``), Stage II reduced to the hand's
+keypoints (§3.2, Eq. 9, 11, 12: :mod:`~hoi_ros.arthoi.stage2`) and scene files
+(:mod:`~hoi_ros.arthoi.scene_io`) for the ROS action ``/hoi/articulate``
+(:mod:`hoi_ros.nodes.articulate_node`). Its result is an :class:`hoi_ros.core.sequence.HOISequence`
 whose object carries an :class:`hoi_ros.core.articulation.Articulation`; the articulated sim
 scenes it is measured on belong to :mod:`hoi_ros.sim.articulated`.
 

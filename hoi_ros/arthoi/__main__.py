@@ -3,9 +3,13 @@
     python -m hoi_ros.arthoi --sim door                      # open the door, recover its hinge
     python -m hoi_ros.arthoi --sim drawer --action close --out /tmp/arthoi
     python -m hoi_ros.arthoi --sim cabinet --ablations       # + w/o L_a, w/o L_s, w/o L_tr, w/o L_k
+    python -m hoi_ros.arthoi --sim door --save-scene ~/.ros/hoi_ros/scenes/door.npz   # input for /hoi/articulate
 
 Prints a progress bar per stage, the time of each stage and the articulation errors against the
 sim's ground truth; ``--out`` writes ``result.json`` and the recovered sequence (``.npz``).
+``--save-scene FILE`` writes the scene ArtHOI reads (video, masks, camera, surface points, hand
+estimate and the sim's truth; :mod:`hoi_ros.arthoi.scene_io`) and stops there: the file is a
+``sequence_path`` for the ``/hoi/articulate`` action.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     ap.add_argument("--out", default=None, help="folder for result.json and the recovered sequence")
     ap.add_argument("--figure", default=None, help="write the overview picture (PNG) of the full run here")
+    ap.add_argument("--save-scene", default=None, metavar="FILE",
+                    help="write the scene (npz, hoi_ros.arthoi.scene_io) for /hoi/articulate and stop")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
@@ -78,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
                                                       fps=args.fps))
     timings["sim_s"] = time.perf_counter() - t0
     scene = scene_from_episode(episode, cfg.render.num_gaussians, cfg.seed)
+    if args.save_scene:
+        from hoi_ros.arthoi.scene_io import save_scene
+
+        written = save_scene(Path(args.save_scene).expanduser(), scene)
+        print(f"wrote {written} ({args.sim} {args.action}, {episode.sequence.num_frames} frames, "
+              f"{len(scene.surface_points)} surface points)")
+        return 0
     runs: dict[str, Any] = {}
     variants = {"full": cfg}
     if args.ablations:

@@ -9,6 +9,7 @@ points move is what §3.1 finds.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hoi_ros.arthoi.config import ArtHOIConfig
+from hoi_ros.arthoi.flow import FlowModel, make_flow_model
 from hoi_ros.arthoi.gaussians import canonical_gaussians, colors_from_image
 from hoi_ros.arthoi.metrics import articulation_metrics, relative_motion
 from hoi_ros.arthoi.segmentation import PartSegmentation, segment_parts, visible_points
@@ -24,6 +26,8 @@ from hoi_ros.arthoi.stage1 import JointEstimate, StageIInputs, StageIResult, est
 from hoi_ros.arthoi.stage2 import contact_targets, hand_metrics, refine_hand, simulated_hand_estimate
 from hoi_ros.core.articulation import Articulation, Joint
 from hoi_ros.core.camera import Camera
+from hoi_ros.core.generation import GenerationCancelled
+from hoi_ros.core.sequence import HOISequence
 
 
 @dataclass
@@ -38,6 +42,7 @@ class SceneInput:
     name: str = "object"
     hand_estimate: np.ndarray | None = None  # [T, 21, 3] initial hand (Stage II runs when given)
     truth: dict[str, Any] | None = None  # sim ground truth (for metrics only)
+    fps: float = 12.0  # frames per second of the video
 
 
 @dataclass
@@ -80,7 +85,7 @@ def scene_from_episode(episode: Any, num_points: int = 1200, seed: int = 0, hand
                        for g in p.geoms]}
     hand = simulated_hand_estimate(truth["hand_joints"], drift_m=hand_drift_m, seed=seed)
     return SceneInput(seq.video, episode.segmentation >= LABEL_FIRST_PART, episode.segmentation == LABEL_HAND,
-                      seq.camera, xyz0, art.object_name, hand, truth)
+                      seq.camera, xyz0, art.object_name, hand, truth, float(seq.fps))
 
 
 def inside_boxes(truth: dict[str, Any], t: int, points: np.ndarray) -> np.ndarray:
@@ -93,15 +98,47 @@ def inside_boxes(truth: dict[str, Any], t: int, points: np.ndarray) -> np.ndarra
     return out
 
 
+class _CancellableFlow:
+    """A flow model that raises :class:`GenerationCancelled` before a frame pair once ``cancel`` is set."""
+
+    def __init__(self, model: FlowModel, cancel: threading.Event) -> None:
+        self.model, self.cancel = model, cancel
+
+    def __call__(self, image0: np.ndarray, image1: np.ndarray) -> np.ndarray:
+        if self.cancel.is_set():
+            raise GenerationCancelled("segmentation cancelled")
+        return self.model(image0, image1)
+
+
+def _check_cancel(cancel: threading.Event | None, where: str) -> None:
+    if cancel is not None and cancel.is_set():
+        raise GenerationCancelled(f"cancelled {where}")
+
+
 def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
-               progress: Callable[[str, int, int, dict[str, float]], None] | None = None) -> ArtHOIResult:
-    """Segmentation + Stage I on ``scene``; ``progress(stage, step, steps, info)`` reports along."""
+               progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+               cancel: threading.Event | None = None) -> ArtHOIResult:
+    """Segmentation (§3.1), Stage I and, with a hand estimate, Stage II (§3.2) on ``scene``.
+
+    ``progress(stage, step, steps, info)`` reports along (stage: ``segmentation``, ``stage1`` per
+    frame, ``stage2`` per iteration). A set ``cancel`` event stops the run within one flow frame
+    pair, Stage I iteration or Stage II iteration by raising
+    :class:`~hoi_ros.core.generation.GenerationCancelled`; without one (or while it is unset) the
+    results are the same as without the argument.
+    """
     cfg = cfg or ArtHOIConfig()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    _check_cancel(cancel, "before segmentation")
     if progress:
         progress("segmentation", 0, 1, {})
-    seg = segment_parts(scene.video, scene.object_masks, scene.camera, scene.surface_points, cfg.segmentation)
+    flow_model = None
+    if cancel is not None:
+        flow_model = _CancellableFlow(make_flow_model(cfg.segmentation.flow_method, cfg.segmentation.flow_weights),
+                                      cancel)
+    seg = segment_parts(scene.video, scene.object_masks, scene.camera, scene.surface_points, cfg.segmentation,
+                        flow_model=flow_model)
+    _check_cancel(cancel, "after segmentation")
     timings["segmentation_s"] = time.perf_counter() - t0
     if progress:
         progress("segmentation", 1, 1, {"dynamic_points": int(seg.points.dynamic.sum()), "pairs": len(seg.pairs)})
@@ -117,7 +154,7 @@ def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
         if progress:
             progress("stage1", t, n - 1, {"iterations": iters, "loss": loss})
 
-    s1 = optimise_articulation(inp, cfg.stage1, cfg.render, frame_done)
+    s1 = optimise_articulation(inp, cfg.stage1, cfg.render, frame_done, cancel)
     timings["stage1_s"] = time.perf_counter() - t1
     dyn = seg.dynamic
     centroid = scene.surface_points[dyn].mean(0) if dyn.any() else scene.surface_points.mean(0)
@@ -129,12 +166,19 @@ def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
     result = ArtHOIResult(seg, s1, joint, art, timings)
     if scene.hand_estimate is not None and cfg.stage2.enabled:
         t2 = time.perf_counter()
+        steps = max(int(cfg.stage2.iterations), 1)
+        every = max(steps // 20, 1)  # about 20 reports over Stage II's iterations
         if progress:
-            progress("stage2", 0, 1, {})
-        result.hand = _stage2(scene, inp, s1, cfg)
+            progress("stage2", 0, steps, {})
+
+        def iteration_done(i: int, n_iter: int) -> None:
+            if progress and i % every == 0 and i < n_iter:
+                progress("stage2", i, steps, {})
+
+        result.hand = _stage2(scene, inp, s1, cfg, iteration_done, cancel)
         timings["stage2_s"] = time.perf_counter() - t2
         if progress:
-            progress("stage2", 1, 1, {})
+            progress("stage2", steps, steps, {})
     if scene.truth is not None:
         tr = scene.truth
         gt_motion = relative_motion(tr["part_poses"])
@@ -154,7 +198,9 @@ def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
     return result
 
 
-def _stage2(scene: SceneInput, inp: StageIInputs, s1: StageIResult, cfg: ArtHOIConfig) -> np.ndarray:
+def _stage2(scene: SceneInput, inp: StageIInputs, s1: StageIResult, cfg: ArtHOIConfig,
+            progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None
+            ) -> np.ndarray:
     """Stage II on Stage I's object: its depth and silhouette rendered per frame, then the hand."""
     import torch
 
@@ -166,6 +212,7 @@ def _stage2(scene: SceneInput, inp: StageIInputs, s1: StageIResult, cfg: ArtHOIC
     wd, ws = inp.w_dynamic[:, None], inp.w_static[:, None]
     depth, sil, pts = [], [], []
     for tf in s1.transforms:
+        _check_cancel(cancel, "in Stage II")
         means = wd * (homog @ tf.T)[:, :3] + ws * mu0  # Eq. 4
         with torch.no_grad():
             out = render_image(inp.gaussians.with_means(torch.as_tensor(means, dtype=torch.float32)), cam)
@@ -174,5 +221,34 @@ def _stage2(scene: SceneInput, inp: StageIInputs, s1: StageIResult, cfg: ArtHOIC
         pts.append(means)
     targets, confident = contact_targets(scene.hand_estimate, scene.camera, np.stack(depth), np.stack(sil),
                                          np.stack(pts), cfg.stage2)
-    hand, _ = refine_hand(scene.hand_estimate, targets, confident, cfg.stage2, cfg.stage2.use_contact_loss)
+    hand, _ = refine_hand(scene.hand_estimate, targets, confident, cfg.stage2, cfg.stage2.use_contact_loss,
+                          progress=progress, cancel=cancel)
     return hand
+
+
+def recovered_sequence(scene: SceneInput, result: ArtHOIResult, prompt: str = "",
+                       metadata: dict[str, Any] | None = None) -> HOISequence:
+    """The recovered scene as an :class:`~hoi_ros.core.sequence.HOISequence` with its articulation.
+
+    Object points per frame are the canonical Gaussians moved by Eq. 4 (``w^d T^d(t) mu(0) + w^s
+    mu(0)``, §3.2); each point's part is §3.1's (1 where ``w^d > w^s``, else 0). The hand is Stage
+    II's (§3.2) when it ran, else the scene's estimate; a scene without a hand gets 21 joints at
+    the origin and ``metadata["hand"] = "none"``.
+    """
+    mu0 = np.asarray(scene.surface_points, dtype=np.float64)
+    homog = np.concatenate([mu0, np.ones((len(mu0), 1))], 1)
+    wd, ws = result.segmentation.w_dynamic[:, None], result.segmentation.w_static[:, None]
+    points = np.stack([wd * (homog @ tf.T)[:, :3] + ws * mu0 for tf in result.stage1.transforms])  # Eq. 4
+    meta = dict(metadata or {})
+    if result.hand is not None:
+        hand, meta["hand"] = result.hand, "stage2"
+    elif scene.hand_estimate is not None:
+        hand, meta["hand"] = scene.hand_estimate, "estimate"
+    else:
+        hand, meta["hand"] = np.zeros((len(points), 21, 3)), "none"
+    parts = result.segmentation.dynamic.astype(np.int16)
+    art = result.articulation
+    art = Articulation(art.object_name, art.parts, art.joints, art.joint_states, art.part_poses, parts)
+    return HOISequence(hand_joints=hand, object_points=points, camera=scene.camera, fps=scene.fps, prompt=prompt,
+                       video=scene.video, object_point_labels=np.zeros(len(mu0), dtype=np.uint8),
+                       object_names=(art.object_name,), metadata=meta, articulations=(art,))

@@ -26,6 +26,7 @@ Choices the paper leaves open (all in :class:`~hoi_ros.arthoi.config.StageIConfi
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from hoi_ros.arthoi.flow import track_points
 from hoi_ros.arthoi.gaussians import Gaussians, TorchCamera, render
 from hoi_ros.arthoi.segmentation import visible_points
 from hoi_ros.core.camera import Camera
+from hoi_ros.core.generation import GenerationCancelled
 
 TRACK_UNIT_PX = 10.0
 CROP_MARGIN_PX = 3
@@ -126,8 +128,12 @@ def gaussian_tracks(inp: StageIInputs, dynamic: np.ndarray) -> tuple[np.ndarray,
 
 
 def optimise_articulation(inp: StageIInputs, cfg: StageIConfig | None = None, rcfg: RenderConfig | None = None,
-                          progress: Callable[[int, int, int, float], None] | None = None) -> StageIResult:
-    """Stage I (Eq. 4-8) over all frames; ``progress(frame, frames, iterations, loss)`` after each frame."""
+                          progress: Callable[[int, int, int, float], None] | None = None,
+                          cancel: threading.Event | None = None) -> StageIResult:
+    """Stage I (Eq. 4-8) over all frames; ``progress(frame, frames, iterations, loss)`` after each frame.
+
+    A set ``cancel`` event stops it within one iteration: :class:`~hoi_ros.core.generation.GenerationCancelled`.
+    """
     cfg = cfg or StageIConfig()
     rcfg = rcfg or RenderConfig()
     start = time.perf_counter()
@@ -166,6 +172,8 @@ def optimise_articulation(inp: StageIInputs, cfg: StageIConfig | None = None, rc
         history: list[float] = []
         best = (np.inf, init.copy(), {})
         for _ in range(cfg.iterations):
+            if cancel is not None and cancel.is_set():
+                raise GenerationCancelled(f"Stage I cancelled at frame {t} of {n}")
             opt.zero_grad()
             means = means_of(p)
             out = render(g.with_means(means), tcam, frames.pixels, background=frames.background)

@@ -23,11 +23,15 @@ drifting offset and per-joint noise).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
 from hoi_ros.arthoi.config import StageIIConfig
 from hoi_ros.core.camera import Camera
+from hoi_ros.core.generation import GenerationCancelled
 from hoi_ros.core.hand import HAND_JOINT_NAMES
 
 FINGERTIPS: tuple[int, ...] = tuple(i for i, n in enumerate(HAND_JOINT_NAMES) if n.endswith("tip"))
@@ -88,8 +92,14 @@ def contact_targets(estimate: np.ndarray, camera: Camera, object_depth: np.ndarr
 
 
 def refine_hand(estimate: np.ndarray, targets: np.ndarray, confident: np.ndarray, cfg: StageIIConfig | None = None,
-                use_contact: bool = True, use_smoothness: bool = True) -> tuple[np.ndarray, dict[str, float]]:
-    """Eq. 9 without the silhouette term: the refined joints ``[T, J, 3]`` and the final loss terms."""
+                use_contact: bool = True, use_smoothness: bool = True,
+                progress: Callable[[int, int], None] | None = None,
+                cancel: threading.Event | None = None) -> tuple[np.ndarray, dict[str, float]]:
+    """Eq. 9 without the silhouette term: the refined joints ``[T, J, 3]`` and the final loss terms.
+
+    ``progress(iterations_done, iterations)`` after each iteration; a set ``cancel`` event stops it
+    within one iteration (:class:`~hoi_ros.core.generation.GenerationCancelled`).
+    """
     cfg = cfg or StageIIConfig()
     est = torch.as_tensor(estimate, dtype=torch.float64)
     tgt = torch.as_tensor(targets, dtype=torch.float64)
@@ -104,7 +114,9 @@ def refine_hand(estimate: np.ndarray, targets: np.ndarray, confident: np.ndarray
         rots = rotvecs_to_matrices(p[:, :3])
         return (est - wrist) @ rots.transpose(1, 2) + wrist + p[:, None, 3:]
 
-    for _ in range(cfg.iterations):
+    for i in range(cfg.iterations):
+        if cancel is not None and cancel.is_set():
+            raise GenerationCancelled(f"Stage II cancelled at iteration {i} of {cfg.iterations}")
         opt.zero_grad()
         joints = joints_of(params)
         loss_p = (params**2).sum()  # Eq. 12, theta - theta_v
@@ -120,6 +132,8 @@ def refine_hand(estimate: np.ndarray, targets: np.ndarray, confident: np.ndarray
             terms["L_s"] = float(loss_s.detach())
         loss.backward()
         opt.step()
+        if progress is not None:
+            progress(i + 1, cfg.iterations)
     with torch.no_grad():
         return joints_of(params).numpy(), terms
 

@@ -237,7 +237,8 @@ class GenerationQueue:
             "request_id": job.request_id,
             "seed": req.seed,
             "num_inference_steps": req.num_inference_steps,
-            "guidance_scale": req.guidance_scale,
+            # Only requests that have it (a ConditionRequest, PAM's, has no guidance).
+            **({"guidance_scale": req.guidance_scale} if hasattr(req, "guidance_scale") else {}),
         }
         if job.progress is not None:
             job.progress("writing", 0, 1)

@@ -13,6 +13,8 @@ NODES: dict[str, str] = {
     "hoi_viz": "hoi_ros.nodes.viz_node:main",
     "hoi_sim": "hoi_ros.nodes.sim_node:main",
     "hoi_retarget": "hoi_ros.nodes.retarget_node:main",
+    "hoi_articulate": "hoi_ros.nodes.articulate_node:main",
+    "hoi_pam": "hoi_ros.nodes.pam_node:main",
 }
 
 

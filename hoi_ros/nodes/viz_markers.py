@@ -113,3 +113,66 @@ def object_cloud(seq: HOISequence, t: int, frame_id: str, stamp: Time) -> PointC
     msg.is_dense = True
     msg.data = rec.tobytes()
     return msg
+
+
+# ----------------------------------------------------------------- articulation (/hoi/articulate)
+ARTICULATION_NAMESPACE = "hoi_articulation"
+ART_POINTS_ID, ART_AXIS_ID, ART_SLIDE_ID, ART_LABEL_ID = 0, 1, 2, 3
+DYNAMIC_COLOR = np.array([1.0, 0.5, 0.05])  # the moving part (ArtHOI §3.1's G^d)
+STATIC_COLOR = np.array([0.25, 0.45, 0.9])  # the static part (G^s)
+AXIS_COLOR = np.array([0.1, 0.85, 0.25])
+SLIDE_COLOR = np.array([0.9, 0.2, 0.75])
+
+
+def _arrow(mid: int, start: np.ndarray, end: np.ndarray, color: np.ndarray, frame_id: str, stamp: Time,
+           shaft: float) -> Marker:
+    """An ``ARROW`` from ``start`` to ``end`` (shaft diameter ``shaft``, head twice as wide)."""
+    m = _marker(Marker.ARROW, mid, frame_id, stamp, shaft)
+    m.ns = ARTICULATION_NAMESPACE
+    m.points = _points(np.stack([start, end]))
+    m.scale.x, m.scale.y, m.scale.z = float(shaft), 2.0 * float(shaft), 3.0 * float(shaft)
+    m.color = _colors(color[None])[0]
+    return m
+
+
+def articulation_markers(points: np.ndarray, moving: np.ndarray, joint_type: str, axis: np.ndarray,
+                         origin: np.ndarray, frame_id: str, stamp: Time, slide: np.ndarray | None = None,
+                         label: str = "", point_size: float = 0.005, axis_length: float | None = None
+                         ) -> MarkerArray:
+    """Markers of a recovered articulation (ArtHOI §3.2's joint read off ``T^d(t)``), namespace
+    :data:`ARTICULATION_NAMESPACE`, after a ``DELETEALL`` of that namespace:
+
+    * id 0: the object's points ``[K, 3]`` as a ``SPHERE_LIST``, the moving part (``moving`` ``[K]``
+      bool) orange, the static part blue;
+    * id 1: the joint axis as an ``ARROW`` through ``origin`` along ``axis`` (``axis_length``, default
+      a little longer than the object);
+    * id 2 (prismatic, with ``slide`` = ``[start, end]``): an ``ARROW`` along the slide;
+    * id 3: ``label`` (e.g. the joint type and its final state) as text beside the axis.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    moving = np.asarray(moving, dtype=bool)
+    axis = np.asarray(axis, dtype=np.float64) / max(float(np.linalg.norm(axis)), 1e-12)
+    origin = np.asarray(origin, dtype=np.float64)
+    clear = Marker()
+    clear.header.frame_id, clear.header.stamp = frame_id, stamp
+    clear.ns, clear.action = ARTICULATION_NAMESPACE, Marker.DELETEALL
+    cloud = _marker(Marker.SPHERE_LIST, ART_POINTS_ID, frame_id, stamp, point_size)
+    cloud.ns = ARTICULATION_NAMESPACE
+    cloud.points = _points(pts)
+    cloud.colors = _colors(np.where(moving[:, None], DYNAMIC_COLOR[None], STATIC_COLOR[None]))
+    extent = float(np.linalg.norm(np.ptp(pts, axis=0))) if len(pts) else 0.1
+    length = float(axis_length) if axis_length else max(0.1, 1.2 * extent)
+    shaft = max(0.004, 0.03 * length)
+    markers = [clear, cloud, _arrow(ART_AXIS_ID, origin - 0.5 * length * axis, origin + 0.5 * length * axis,
+                                    AXIS_COLOR, frame_id, stamp, shaft)]
+    if joint_type == "prismatic" and slide is not None:
+        start, end = np.asarray(slide, dtype=np.float64)
+        markers.append(_arrow(ART_SLIDE_ID, start, end, SLIDE_COLOR, frame_id, stamp, 0.8 * shaft))
+    if label:
+        text = _marker(Marker.TEXT_VIEW_FACING, ART_LABEL_ID, frame_id, stamp, 0.1 * length)
+        text.ns = ARTICULATION_NAMESPACE
+        top = origin + 0.5 * length * axis
+        text.pose.position = Point(x=float(top[0]), y=float(top[1]), z=float(top[2]) + 0.1 * length)
+        text.text = label
+        markers.append(text)
+    return MarkerArray(markers=markers)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -115,6 +116,8 @@ class PAMNode(Node):
         self.camera_frame_id = optical_frame(str(declare(
             self, "camera_frame_id", "hoi_pam_camera", "camera of the video; its images are in <it>_optical_frame")))
         self.hand_side = str(declare(self, "hand_side", "right", "hand of sim requests: right or left"))
+        self.mano_model_path = str(declare(self, "mano_model_path", "",
+                                           "the user's MANO .npz for GraspXL pose files (docs/bodies.md); '' = none"))
         if self.hand_side not in ("right", "left"):
             raise StartupError("hand_side", f"expected 'right' or 'left', got {self.hand_side!r}")
         self.publish_video = bool(declare(self, "publish_video", True,
@@ -155,6 +158,7 @@ class PAMNode(Node):
         root = check_output_root(self.output_root)  # before the model loads
         start = time.monotonic()
         self.pipeline = load_pipeline(self.model, self.device, self.default_steps)
+        self.pipeline.mano_model_path = str(Path(self.mano_model_path).expanduser()) if self.mano_model_path else None
         self.queue = GenerationQueue(self.pipeline, root, self.queue_size, self.video_quality).start()
         trained = "" if self.pipeline.weights_trained else " (untrained weights: the video is noise-like)"
         self.get_logger().info(f"loaded PAM {self.pipeline.cfg.name} from {self.model} in "

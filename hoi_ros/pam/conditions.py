@@ -106,5 +106,8 @@ def encode_conditions(images: Mapping[str, torch.Tensor],
                       encode: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """Encode each condition video ``[B, T, H, W, 3]`` with ``encode`` (e.g.
     :meth:`hoi_ros.diffusion.vae.VideoVAE.encode` → ``[B, F, C, h, w]``) and concatenate the three
-    along channels in :data:`CONDITIONS` order → ``[B, F, 3·C, h, w]``."""
-    return torch.cat([encode(images[c]) for c in CONDITIONS], dim=2)
+    along channels in :data:`CONDITIONS` order → ``[B, F, 3·C, h, w]``. The three are encoded as one
+    batch (the VAE treats samples independently; one call is ≈ 2× faster on a CPU)."""
+    b = images[CONDITIONS[0]].shape[0]
+    latents = encode(torch.cat([images[c] for c in CONDITIONS], dim=0))  # [3B, F, C, h, w]
+    return torch.cat(latents.split(b, dim=0), dim=2)

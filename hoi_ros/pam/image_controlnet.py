@@ -158,14 +158,23 @@ class ControlledFlux(nn.Module):
         condition_keep: torch.Tensor | None = None,
         conditioning_scale: float = 1.0,
         joint_attention_kwargs: dict[str, Any] | None = None,
+        use_controlnet: bool = True,
     ) -> torch.Tensor:
         """``timestep`` is σ ∈ [0, 1] ``[B]`` (Flux scales it by 1000 inside); ``guidance`` the
-        distilled guidance scale ``[B]`` (FLUX.1-dev) or None (a base without guidance embedding)."""
+        distilled guidance scale ``[B]`` (FLUX.1-dev) or None (a base without guidance embedding);
+        ``use_controlnet=False`` runs the base alone (its pre-training, the no-ControlNet baseline)."""
         h, w = latents.shape[-2:]
-        cond = condition_latents if condition_keep is None else apply_condition_keep(condition_latents, condition_keep)
-        x, c = pack_latents(latents), pack_latents(cond.to(latents.dtype))
+        x = pack_latents(latents)
         img_ids = latent_image_ids(h, w, latents.device).to(latents.dtype)
         txt_ids = torch.zeros(encoder_hidden_states.shape[1], 3, device=latents.device, dtype=latents.dtype)
+        if not use_controlnet:
+            out = self.base(hidden_states=x, encoder_hidden_states=encoder_hidden_states,
+                            pooled_projections=pooled_projections, timestep=timestep, img_ids=img_ids,
+                            txt_ids=txt_ids, guidance=guidance, joint_attention_kwargs=joint_attention_kwargs,
+                            return_dict=False)[0]
+            return unpack_latents(out, h, w)
+        cond = condition_latents if condition_keep is None else apply_condition_keep(condition_latents, condition_keep)
+        c = pack_latents(cond.to(latents.dtype))
         blocks, singles = self.controlnet(
             hidden_states=x, controlnet_cond=c, conditioning_scale=conditioning_scale,
             encoder_hidden_states=encoder_hidden_states, pooled_projections=pooled_projections, timestep=timestep,
@@ -191,8 +200,9 @@ def sample_sigmas(batch_size: int, generator: torch.Generator | None = None, mea
 def flow_matching_loss(model: ControlledFlux, latents: torch.Tensor, condition_latents: torch.Tensor,
                        encoder_hidden_states: torch.Tensor, pooled_projections: torch.Tensor,
                        generator: torch.Generator | None = None, guidance_scale: float | None = 3.5,
-                       condition_keep: torch.Tensor | None = None) -> torch.Tensor:
-    """Rectified-flow loss of Stage II: ‖f(x_σ, σ) − (ε − x₀)‖² with x_σ = (1 − σ)·x₀ + σ·ε."""
+                       condition_keep: torch.Tensor | None = None, use_controlnet: bool = True) -> torch.Tensor:
+    """Rectified-flow loss of Stage II: ‖f(x_σ, σ) − (ε − x₀)‖² with x_σ = (1 − σ)·x₀ + σ·ε
+    (``use_controlnet=False``: the base alone, as its pre-training)."""
     b = latents.shape[0]
     sigma = sample_sigmas(b, generator).to(latents.device, latents.dtype)
     noise = torch.randn(latents.shape, generator=generator).to(latents.device, latents.dtype)
@@ -202,5 +212,5 @@ def flow_matching_loss(model: ControlledFlux, latents: torch.Tensor, condition_l
     if guidance_scale is not None and getattr(model, "module", model).base.config.guidance_embeds:
         guidance = torch.full((b,), float(guidance_scale), device=latents.device, dtype=latents.dtype)
     pred = model(noisy, condition_latents, encoder_hidden_states, pooled_projections, sigma, guidance=guidance,
-                 condition_keep=condition_keep)
+                 condition_keep=condition_keep, use_controlnet=use_controlnet)
     return (pred.float() - (noise - latents).float()).pow(2).mean()

@@ -177,19 +177,22 @@ def task_request_from_source(source: dict[str, Any]) -> tuple[Any, int]:
     return req, int(source.get("sim_seed", 0))
 
 
-def request_from_pose_file(path: str, cfg: PAMConfig, **kwargs: Any) -> PAMRequest:
-    """A :class:`PAMRequest` from an ``HOISequence`` file: its hand joints give the keypoint map; depth
-    and segmentation, which need the sim's render of the scene, are left empty, so only the ``hand``
-    subset applies."""
+def request_from_pose_file(path: str, cfg: PAMConfig, mano_model_path: str | None = None,
+                           **kwargs: Any) -> PAMRequest:
+    """A :class:`PAMRequest` from a pose file: an ``HOISequence`` ``.npz`` or a GraspXL-style MANO
+    trajectory (:mod:`hoi_ros.bodies.graspxl`; its joints through the user's MANO model at
+    ``mano_model_path``, a sim-library ``object_name`` resolved to the sim's surface points). The
+    hand joints give the keypoint map; depth and segmentation, which need the sim's render of the
+    scene, are left empty, so only the ``hand`` subset applies."""
     from pathlib import Path
 
+    from hoi_ros.bodies.graspxl import load_pose_file
+
     file = Path(path).expanduser()
-    if file.suffix != ".npz" or not file.is_file():
-        raise RequestError("source", f"{file} is not an HOISequence .npz file")
     try:
-        seq = HOISequence.load(file, load_video=False)
+        seq = load_pose_file(file, mano_model_path=mano_model_path, object_points_for=_sim_object_points)
     except (OSError, ValueError, KeyError) as exc:
-        raise RequestError("source", f"{file} is not a readable HOISequence ({exc})") from None
+        raise RequestError("source", f"{file} is not a readable pose file ({exc})") from None
     clip = cfg.clip
     idx = resample_indices(seq.num_frames, seq.fps, clip.num_frames, clip.fps)
     cam = scaled_camera(seq.camera, clip.height, clip.width)
@@ -197,6 +200,13 @@ def request_from_pose_file(path: str, cfg: PAMConfig, **kwargs: Any) -> PAMReque
     t, h, w = clip.num_frames, clip.height, clip.width
     return PAMRequest(depth=np.zeros((t, h, w), np.float32), segmentation=np.zeros((t, h, w), np.int64),
                       keypoint_map=keypoint_maps(out.hand_joints, cam), sequence=out, num_frames=t, **kwargs)
+
+
+def _sim_object_points(name: str) -> np.ndarray:
+    """Surface points (object frame) of a sim-library object named in a GraspXL file."""
+    from hoi_ros.sim.objects import parse_object, sample_surface_points
+
+    return sample_surface_points(parse_object(name), 298, np.random.default_rng(0))
 
 
 def build_pooled_text(cfg: PAMConfig) -> PooledTextEncoder | None:
@@ -223,6 +233,7 @@ class PAMPipeline:
                                  f" differs from its VAE's {v.latent_channels} latent channels")
         self.scheduler = build_video_scheduler(cfg.video)
         self.weights_trained = False  # set by from_config; an untrained PAM's video is noise-like
+        self.mano_model_path: str | None = None  # the user's MANO .npz, for GraspXL pose files (docs/bodies.md)
         n = cfg.clip.num_frames
         self.limits = GeneratorLimits(min_frames=n, max_frames=n, default_frames=n, default_steps=default_steps)
         fc = image_model.base.config
@@ -308,7 +319,7 @@ class PAMPipeline:
             if request.conditions != "hand":
                 raise RequestError("conditions", "a pose file gives only the hand-keypoint condition (depth and "
                                    "segmentation need the sim's render); use 'hand' or a sim request")
-            return request_from_pose_file(request.source, self.cfg, **common)
+            return request_from_pose_file(request.source, self.cfg, self.mano_model_path, **common)
         task, sim_seed = task_request_from_source(dict(request.source))
         report = progress or (lambda stage, step, total: None)
         report("rendering", 0, 1)
@@ -382,8 +393,9 @@ class PAMPipeline:
         return x
 
     def video_latents(self, image_latents: torch.Tensor, cond: torch.Tensor, text: torch.Tensor, keep: torch.Tensor,
-                      steps: int, g: torch.Generator, tick: Any) -> torch.Tensor:
-        """Stage III: the CogVideoX scheduler from pure noise, v-prediction by the controlled base."""
+                      steps: int, g: torch.Generator, tick: Any, use_controlnet: bool = True) -> torch.Tensor:
+        """Stage III: the CogVideoX scheduler from pure noise, v-prediction by the controlled base
+        (``use_controlnet=False``: the base alone, the no-ControlNet baseline)."""
         sched = self.scheduler
         sched.set_timesteps(steps, device=self.device)
         b, f, _, h, w = cond.shape
@@ -392,7 +404,7 @@ class PAMPipeline:
         for i, t in enumerate(sched.timesteps):
             tick(steps + i)
             ts = t.expand(b).to(self.device)
-            v = self.video_model(x, image_latents, cond, text, ts, condition_keep=keep)
+            v = self.video_model(x, image_latents, cond, text, ts, condition_keep=keep, use_controlnet=use_controlnet)
             x = sched.step(v, t, x, return_dict=False)[0]
         tick(2 * steps)
         return x

@@ -1,8 +1,14 @@
-"""Training one PAM ControlNet (Stage II or Stage III) on sim episodes, bases frozen.
+"""Training one PAM ControlNet (Stage II or Stage III) on sim episodes, bases frozen, or a base.
 
     python -m hoi_ros.pam.train --stage video --config config/models/pam/tiny_for_tests.yaml \
         --data DATASET --output RUN [--steps N] [--batch-size B] [--lr LR] [--save-every K]
     accelerate launch -m hoi_ros.pam.train --stage image ...
+
+Stages ``image`` and ``video`` train the ControlNets (the paper's training); ``image_base`` and
+``video_base`` pre-train the base transformer itself on the same objective without ControlNet
+(whole model trainable), what the small PAM needs because no pretrained Flux or CogVideoX weights
+can be downloaded here; their result is ``RUN/transformer/`` (a diffusers folder a config's
+``pretrained`` can name).
 
 Paper, "Loss & Training": both stages use the standard denoising objective and update only the
 ControlNet parameters. Stage III: v-prediction with the CogVideoX scheduler and CogVideoX's
@@ -46,7 +52,7 @@ from hoi_ros.pam.image_controlnet import flow_matching_loss
 from hoi_ros.pam.models import build_image_model, build_video_model
 from hoi_ros.pam.video_loss import video_training_loss
 
-STAGES = ("image", "video")
+STAGES = ("image", "video", "image_base", "video_base")
 LATENT_KEYS = ("video", "image", "first_frame", "first_conditions", "conditions", "text", "pooled")
 
 
@@ -79,48 +85,71 @@ class TrainConfig:
                 raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
 
 
+def precompute_latents(cfg: PAMConfig, data: str | Path, out: str | Path, progress: bool = True,
+                       workers: int = 1) -> list[Path]:
+    """Encode every episode of a sim dataset at the clip size into ``out`` (existing files are kept);
+    ``workers`` processes (one torch thread each) share the episodes."""
+    from hoi_ros.data.sim import SimHOIDataset
+
+    clip = cfg.clip
+    n = len(SimHOIDataset(data, num_frames=clip.num_frames, fps=clip.fps, size=(clip.height, clip.width)))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / f"{i:08d}.safetensors" for i in range(n)]
+    todo = [i for i, f in enumerate(files) if not f.is_file()]
+    if not todo:
+        return files
+    if workers <= 1:
+        _encode_episodes(cfg, str(data), str(out), todo, progress)
+        return files
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        jobs = [pool.submit(_encode_episodes, cfg, str(data), str(out), todo[k::workers], progress and k == 0, 1)
+                for k in range(workers)]
+        for job in jobs:
+            job.result()
+    return files
+
+
 @torch.no_grad()
-def precompute_latents(cfg: PAMConfig, data: str | Path, out: str | Path, progress: bool = True) -> list[Path]:
-    """Encode every episode of a sim dataset at the clip size into ``out`` (existing files are kept)."""
+def _encode_episodes(cfg: PAMConfig, data: str, out: str, indices: list[int], progress: bool,
+                     threads: int = 0) -> None:
+    """Write the latent file of each episode in ``indices`` (see :func:`precompute_latents`)."""
     from tqdm.auto import tqdm
 
     from hoi_ros.data.sim import SimHOIDataset
     from hoi_ros.diffusion.text import build_text_encoder
     from hoi_ros.diffusion.vae import build_vae
+    from hoi_ros.pam.image_vae import ImageVAE
+    from hoi_ros.pam.pipeline import build_pooled_text
+    from hoi_ros.pam.pooled_text import mean_pooled
 
+    if threads:
+        torch.set_num_threads(threads)
     clip = cfg.clip
     ds = SimHOIDataset(data, num_frames=clip.num_frames, fps=clip.fps, size=(clip.height, clip.width),
                        fields=CONDITIONS)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    files = [out / f"{i:08d}.safetensors" for i in range(len(ds))]
-    todo = [i for i, f in enumerate(files) if not f.is_file()]
-    if todo:
-        from hoi_ros.pam.image_vae import ImageVAE
-
-        vae, text = build_vae(cfg.vae), build_text_encoder(cfg.text)
-        from hoi_ros.pam.pipeline import build_pooled_text
-        from hoi_ros.pam.pooled_text import mean_pooled
-
-        image_vae = ImageVAE(cfg.image.vae_path, cfg.image.dtype) if cfg.image.vae_path else vae
-        pooled_text = build_pooled_text(cfg)
-        for i in tqdm(todo, desc="precompute latents", disable=not progress):
-            item = ds[i]
-            images = condition_images({k: item[k][None] for k in CONDITIONS})
-            video = item["video"][None]
-            tensors = {
-                "video": vae.encode(video)[0],  # [F, C, h, w]
-                "image": vae.encode(video[:, :1])[0],  # [1, C, h, w]: the first frame alone (Stage III's I₀)
-                "first_frame": image_vae.encode(video[:, :1])[0],  # [1, C', h, w]: Stage II's target
-                "first_conditions": encode_conditions({c: images[c][:, :1] for c in CONDITIONS},
-                                                      image_vae.encode)[0],  # [1, 3C', h, w]
-                "conditions": encode_conditions(images, vae.encode)[0],  # [F, 3C, h, w]
-                "text": text.encode([item["prompt"]])[0],  # [L, D]
-            }
-            tensors["pooled"] = (pooled_text.encode([item["prompt"]])[0] if pooled_text is not None
-                                 else mean_pooled(tensors["text"][None])[0])  # [D']: Flux's pooled embedding
-            save_state_dict(files[i], tensors, {"prompt": item["prompt"], "task": item["task"]})
-    return files
+    vae, text = build_vae(cfg.vae), build_text_encoder(cfg.text)
+    image_vae = ImageVAE(cfg.image.vae_path, cfg.image.dtype) if cfg.image.vae_path else vae
+    pooled_text = build_pooled_text(cfg)
+    for i in tqdm(indices, desc="precompute latents", disable=not progress):
+        item = ds[i]
+        images = condition_images({k: item[k][None] for k in CONDITIONS})
+        video = item["video"][None]
+        tensors = {
+            "video": vae.encode(video)[0],  # [F, C, h, w]
+            "image": vae.encode(video[:, :1])[0],  # [1, C, h, w]: the first frame alone (Stage III's I₀)
+            "first_frame": image_vae.encode(video[:, :1])[0],  # [1, C', h, w]: Stage II's target
+            "first_conditions": encode_conditions({c: images[c][:, :1] for c in CONDITIONS},
+                                                  image_vae.encode)[0],  # [1, 3C', h, w]
+            "conditions": encode_conditions(images, vae.encode)[0],  # [F, 3C, h, w]
+            "text": text.encode([item["prompt"]])[0],  # [L, D]
+        }
+        tensors["pooled"] = (pooled_text.encode([item["prompt"]])[0] if pooled_text is not None
+                             else mean_pooled(tensors["text"][None])[0])  # [D']: Flux's pooled embedding
+        save_state_dict(Path(out) / f"{i:08d}.safetensors", tensors, {"prompt": item["prompt"], "task": item["task"]})
 
 
 def load_latents(files: list[Path]) -> dict[str, torch.Tensor]:
@@ -133,20 +162,46 @@ def load_latents(files: list[Path]) -> dict[str, torch.Tensor]:
     return {k: torch.stack(v) for k, v in stacks.items()}
 
 
+def stage_model(stage: str) -> str:
+    """``"image"`` or ``"video"``: which controlled model a stage trains a part of."""
+    return stage.split("_")[0]
+
+
+def trains_base(stage: str) -> bool:
+    """Whether the stage trains the base transformer (no ControlNet) rather than the ControlNet."""
+    return stage.endswith("_base")
+
+
 def stage_loss(tc: TrainConfig, cfg: PAMConfig, model: Any, scheduler: Any, batch: dict[str, torch.Tensor],
                gen: torch.Generator) -> torch.Tensor:
     """The denoising loss of one batch for the run's stage."""
-    if tc.stage == "video":
+    use_controlnet = not trains_base(tc.stage)
+    if stage_model(tc.stage) == "video":
         return video_training_loss(model, scheduler, batch["video"], batch["image"], batch["conditions"],
-                                   batch["text"], gen, cfg.video.condition_mask_p)
+                                   batch["text"], gen, cfg.video.condition_mask_p, use_controlnet=use_controlnet)
     b = batch["image"].shape[0]
     keep = draw_condition_keep(b, cfg.image.condition_mask_p, gen) if cfg.image.condition_mask_p > 0 else None
     return flow_matching_loss(model, batch["first_frame"][:, 0], batch["first_conditions"][:, 0], batch["text"],
-                              batch["pooled"], gen, cfg.image.guidance_scale, condition_keep=keep)
+                              batch["pooled"], gen, cfg.image.guidance_scale, condition_keep=keep,
+                              use_controlnet=use_controlnet)
+
+
+def trained_part(stage: str) -> tuple[str, str, Any]:
+    """(module attribute, folder name, diffusers class) of what ``stage`` trains."""
+    from diffusers import CogVideoXTransformer3DModel, FluxTransformer2DModel
+
+    from hoi_ros.pam.image_controlnet import PAMFluxControlNetModel
+    from hoi_ros.pam.video_controlnet import CogVideoXControlNetModel
+
+    video = stage_model(stage) == "video"
+    if trains_base(stage):
+        return "base", "transformer", CogVideoXTransformer3DModel if video else FluxTransformer2DModel
+    return "controlnet", "controlnet", CogVideoXControlNetModel if video else PAMFluxControlNetModel
 
 
 def train(tc: TrainConfig) -> dict[str, Any]:
-    """Run (or resume) ``tc``; returns the final step, loss log path and ControlNet folder."""
+    """Run (or resume) ``tc``; returns the final step, loss log path and the trained part's folder
+    (``controlnet`` key, or ``transformer`` for a base stage)."""
     from tqdm.auto import tqdm
 
     cfg = load_config(tc.config)
@@ -159,30 +214,31 @@ def train(tc: TrainConfig) -> dict[str, Any]:
     acc.wait_for_everyone()
     data = load_latents(sorted(cache.glob("*.safetensors")))
     n = data["video"].shape[0]
-    build = build_video_model if tc.stage == "video" else build_image_model
-    model = build(getattr(cfg, tc.stage), acc.device)
+    kind = stage_model(tc.stage)
+    build = build_video_model if kind == "video" else build_image_model
+    model = build(getattr(cfg, kind), acc.device)
+    attr, part, cls = trained_part(tc.stage)
+    if trains_base(tc.stage):
+        model.base.requires_grad_(True)
+        model.controlnet.requires_grad_(False)
     scheduler = build_video_scheduler(cfg.video)
-    params = [p for p in model.controlnet.parameters() if p.requires_grad]
+    params = [p for p in getattr(model, attr).parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
     gen = torch.Generator().manual_seed(tc.seed + acc.process_index)
     step = 0
     ckpt = latest_checkpoint(out)
     if ckpt is not None:
-        from hoi_ros.pam.image_controlnet import PAMFluxControlNetModel
-        from hoi_ros.pam.video_controlnet import CogVideoXControlNetModel
-
-        cls = CogVideoXControlNetModel if tc.stage == "video" else PAMFluxControlNetModel
-        saved = cls.from_pretrained(str(ckpt / "controlnet"), local_files_only=True, use_safetensors=True)
-        model.controlnet.load_state_dict(saved.state_dict())
+        saved = cls.from_pretrained(str(ckpt / part), local_files_only=True, use_safetensors=True)
+        getattr(model, attr).load_state_dict(saved.state_dict())
         load_optimizer(ckpt, optimizer)
         load_rng(ckpt / f"rng_rank{acc.process_index}", gen)
         step = int(json.loads((ckpt / "trainer.json").read_text())["step"])
     model, optimizer = acc.prepare(model, optimizer)
     plain = acc.unwrap_model(model)
     model.train()
-    plain.base.eval()  # frozen base: no dropout
+    (plain.controlnet if trains_base(tc.stage) else plain.base).eval()  # the frozen part: no dropout
     log = out / "loss_log.jsonl"
-    bar = tqdm(total=tc.steps, initial=step, desc=f"pam {tc.stage} controlnet", disable=not tc.progress)
+    bar = tqdm(total=tc.steps, initial=step, desc=f"pam {tc.stage} {part}", disable=not tc.progress)
     while step < tc.steps:
         idx = torch.randint(0, n, (tc.batch_size,), generator=gen)
         batch = {k: v[idx].to(acc.device) for k, v in data.items()}
@@ -200,19 +256,20 @@ def train(tc: TrainConfig) -> dict[str, Any]:
             with log.open("a") as f:
                 f.write(json.dumps({"step": step, "loss": float(loss.item())}) + "\n")
         if step % tc.save_every == 0 or step == tc.steps:
-            save_training_checkpoint(acc, plain, optimizer, gen, out, step)
+            save_training_checkpoint(acc, getattr(plain, attr), part, optimizer, gen, out, step)
     bar.close()
-    final = out / "controlnet"
+    final = out / part
     if acc.is_main_process:
-        plain.controlnet.save_pretrained(final, safe_serialization=True)
+        getattr(plain, attr).save_pretrained(final, safe_serialization=True)
         (out / "train_config.json").write_text(json.dumps(asdict(tc), indent=2))
     acc.wait_for_everyone()
-    return {"step": step, "controlnet": str(final), "loss_log": str(log)}
+    return {"step": step, part: str(final), "loss_log": str(log)}
 
 
-def save_training_checkpoint(acc: Any, plain: Any, optimizer: torch.optim.Optimizer, gen: torch.Generator,
-                             out: Path, step: int) -> Path:
-    """``checkpoints/step_XXXXXXXX/``: ControlNet folder, optimizer, RNG states; ``trainer.json`` last."""
+def save_training_checkpoint(acc: Any, module: Any, part: str, optimizer: torch.optim.Optimizer,
+                             gen: torch.Generator, out: Path, step: int) -> Path:
+    """``checkpoints/step_XXXXXXXX/``: the trained part's folder (``part``), optimizer, RNG states;
+    ``trainer.json`` last."""
     folder = out / "checkpoints" / f"step_{step:08d}"
     if acc.is_main_process and folder.exists():
         shutil.rmtree(folder)
@@ -220,11 +277,14 @@ def save_training_checkpoint(acc: Any, plain: Any, optimizer: torch.optim.Optimi
     folder.mkdir(parents=True, exist_ok=True)
     save_rng(folder / f"rng_rank{acc.process_index}", gen)
     if acc.is_main_process:
-        plain.controlnet.save_pretrained(folder / "controlnet", safe_serialization=True)
+        module.save_pretrained(folder / part, safe_serialization=True)
         save_optimizer(folder, optimizer)
     acc.wait_for_everyone()
     if acc.is_main_process:
         (folder / "trainer.json").write_text(json.dumps({"step": step, "world_size": acc.num_processes}))
+        for older in (out / "checkpoints").glob("step_*"):  # only the newest is needed to resume
+            if older != folder:
+                shutil.rmtree(older)
     return folder
 
 

@@ -292,11 +292,16 @@ class ControlledCogVideoX(nn.Module):
         condition_keep: torch.Tensor | None = None,
         conditioning_scale: float = 1.0,
         ofs: torch.Tensor | None = None,
+        use_controlnet: bool = True,
     ) -> torch.Tensor:
-        """v-prediction ``[B, F, C, h, w]``; ``condition_keep`` bool ``[B, K]`` masks conditions."""
+        """v-prediction ``[B, F, C, h, w]``; ``condition_keep`` bool ``[B, K]`` masks conditions.
+        ``use_controlnet=False`` runs the base alone (its pre-training, the no-ControlNet baseline)."""
         x = self.base_input(noisy_latents, image_latents)
         _, f, _, h, w = x.shape
         rotary = self.rotary_embedding(f, h, w, x.device)
+        if not use_controlnet:
+            return self.base(hidden_states=x, encoder_hidden_states=encoder_hidden_states, timestep=timestep,
+                             ofs=ofs, image_rotary_emb=rotary, return_dict=False)[0]
         cond = condition_latents if condition_keep is None else apply_condition_keep(condition_latents, condition_keep)
         residuals = self.controlnet(x, cond, encoder_hidden_states, timestep, image_rotary_emb=rotary, ofs=ofs,
                                     conditioning_scale=conditioning_scale)

@@ -26,10 +26,12 @@ def video_training_loss(
     encoder_hidden_states: torch.Tensor,
     generator: torch.Generator | None = None,
     condition_mask_p: float = 0.2,
+    use_controlnet: bool = True,
 ) -> torch.Tensor:
     """Mean loss of a batch: video latents ``[B, F, C, h, w]``, first-frame latents ``[B, 1, C, h, w]``,
     condition latents ``[B, F, K·C, h, w]``, text features ``[B, L, D]``. Draws t, ε and the
-    condition masks from ``generator`` (CPU), so a seed fixes the step."""
+    condition masks from ``generator`` (CPU), so a seed fixes the step. ``use_controlnet=False``
+    trains the base alone (the small PAM's base pre-training; the same draws are made)."""
     b = latents.shape[0]
     n = int(scheduler.config.num_train_timesteps)
     t = torch.randint(0, n, (b,), generator=generator).to(latents.device)
@@ -38,5 +40,6 @@ def video_training_loss(
     num_conditions = cn.condition_channels // int(cn.config.condition_latent_channels)
     keep = draw_condition_keep(b, condition_mask_p, generator, num_conditions, latents.device)
     noisy = scheduler.add_noise(latents, noise, t)
-    v_pred = model(noisy, image_latents, condition_latents, encoder_hidden_states, t, condition_keep=keep)
+    v_pred = model(noisy, image_latents, condition_latents, encoder_hidden_states, t, condition_keep=keep,
+                   use_controlnet=use_controlnet)
     return weighted_x0_mse(v_pred, noisy, latents, t, scheduler.alphas_cumprod).mean()

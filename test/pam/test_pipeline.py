@@ -118,13 +118,13 @@ def test_generate_command_writes_sequence_video_and_contact_sheet(tmp_path: Path
 
     cfg = str(Path(__file__).resolve().parents[2] / "config/models/pam/tiny_for_tests.yaml")
     stem = tmp_path / "mug"
-    assert main(["--config", cfg, "--task", "grasp_lift", "--object", "the green mug", "--output", str(stem),
+    assert main(["--model", cfg, "--task", "grasp_lift", "--object", "the green mug", "--output", str(stem),
                  "--steps", "1"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     seq = HOISequence.load(report["sequence"])
     assert seq.video.shape == (T, H, W, 3) and stem.with_suffix(".mp4").is_file()
     assert Image.open(report["sheet"]).size == (T * W, 5 * H)  # 3 conditions, generated, ground truth
-    assert main(["--config", cfg, "--task", "grasp_lift", "--object", "a unicorn", "--output", str(stem)]) == 2
+    assert main(["--model", cfg, "--task", "grasp_lift", "--object", "a unicorn", "--output", str(stem)]) == 2
     assert "object" in capsys.readouterr().err
 
 

@@ -16,18 +16,6 @@ TINY = str(Path(__file__).resolve().parents[2] / "config/models/pam/tiny_for_tes
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from hoi_ros.sim.dataset import DatasetConfig, write_dataset
-    from hoi_ros.sim.episode import EpisodeConfig
-
-    root = tmp_path_factory.mktemp("pam_sim")
-    cfg = DatasetConfig(tasks=("grasp_lift",), cameras=("third_person",),
-                        episode=EpisodeConfig(width=48, height=32, fps=8.0, num_object_points=32))
-    write_dataset(root, 2, seed=0, cfg=cfg, progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
 def latents(dataset: Path) -> Path:
     from hoi_ros.pam.config import load_config
     from hoi_ros.pam.train import precompute_latents

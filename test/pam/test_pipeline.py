@@ -219,3 +219,30 @@ def test_seam_bad_sources_are_answered_by_field(tmp_path: Path) -> None:
     out = pipe.generate(ConditionRequest(source=str(seq_file), num_frames=T, num_inference_steps=1, seed=0,
                                          conditions="hand"))
     assert out.video.shape == (T, H, W, 3)
+
+
+def test_a_graspxl_trajectory_through_a_mano_model_gives_the_hand_condition(tmp_path: Path) -> None:
+    from body_model_fakes import random_mano_arrays
+
+    from hoi_ros.core.generation import ConditionRequest
+
+    mano = tmp_path / "mano_right.npz"
+    np.savez(mano, **random_mano_arrays())  # a shape-correct random MANO written here, none shipped
+    rng = np.random.default_rng(3)
+    quat = rng.normal(size=(6, 4))
+    traj = tmp_path / "grasp.npz"
+    np.savez(traj, hand_pose=rng.normal(scale=0.2, size=(6, 45)), global_orient=rng.normal(scale=0.3, size=(6, 3)),
+             transl=np.tile([0.0, 0.0, 0.1], (6, 1)) + rng.normal(scale=0.01, size=(6, 3)),
+             object_position=np.zeros((6, 3)), object_quat_wxyz=quat / np.linalg.norm(quat, axis=1, keepdims=True),
+             object_name=np.array("box"), fps=np.array(8.0))
+    pipe = _pipeline()
+    req = ConditionRequest(source=str(traj), num_frames=0, num_inference_steps=1, seed=0, conditions="hand")
+    with pytest.raises(RequestError, match="mano_model_path"):
+        pipe.generate(req)
+    pipe.mano_model_path = str(mano)
+    try:
+        out = pipe.generate(req)
+    finally:
+        pipe.mano_model_path = None  # the pipeline is shared by this module's tests
+    assert out.video.shape == (T, H, W, 3) and out.hand_joints.shape == (T, 21, 3)
+    assert np.isfinite(out.hand_joints).all() and out.object_points.shape[0] == T

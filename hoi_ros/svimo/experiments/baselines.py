@@ -270,3 +270,20 @@ def static_baseline(hand: torch.Tensor, obj: torch.Tensor, video: torch.Tensor |
         return x[:, :1].expand_as(x).clone()
 
     return hold(hand), hold(obj), None if video is None else hold(video)
+
+
+def task_templates(tasks: list[str], hands: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The mean hand path ``[T, J, 3]`` of each task over training episodes (``hands [N, T, J, 3]``)."""
+    out: dict[str, torch.Tensor] = {}
+    for task in sorted(set(tasks)):
+        idx = [i for i, t in enumerate(tasks) if t == task]
+        out[task] = hands[idx].double().mean(0).float()
+    return out
+
+
+def template_baseline(templates: dict[str, torch.Tensor], tasks: list[str], obj: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-task template: each episode's hand is its (true) task's mean training path, the object
+    its ground-truth first frame held still (no model; it knows the task, which SViMo reads from text)."""
+    hand = torch.stack([templates[t] for t in tasks])
+    return hand, obj[:, :1].expand_as(obj).clone()

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from hoi_ros.core.camera import Camera
 from hoi_ros.core.sequence import HOISequence
 
 # The stages every model reports progress in (feedback's ``stage`` field), in the order they run.
@@ -31,6 +32,9 @@ STAGES = ("queued", "loading", "encoding", "denoising", "decoding", "optimizing"
 ProgressCallback = Callable[[str, int, int], None]
 
 MAX_SEED = 2**31 - 1
+# A request's camera may differ from its image's aspect ratio by this much (relative): rounding when
+# a client scales both, e.g. 1280x720 -> 427x240.
+CAMERA_ASPECT_TOLERANCE = 0.01
 
 
 class GenerationCancelled(Exception):
@@ -108,11 +112,58 @@ class GeneratorLimits:
         image = getattr(request, "image", None)
         if image is not None and image.shape[0] * image.shape[1] > self.max_image_pixels:
             raise RequestError("image", f"{image.shape[1]}x{image.shape[0]} exceeds {self.max_image_pixels} pixels")
+        camera = getattr(request, "camera", None)
+        if camera is not None:
+            check_camera(camera, None if image is None else (int(image.shape[0]), int(image.shape[1])))
+
+
+def check_camera(camera: Any, image_hw: tuple[int, int] | None = None) -> None:
+    """A request's camera (:class:`~hoi_ros.core.camera.Camera`) is usable for the guidance rendering.
+
+    Checked again here, not only by ``Camera``'s constructor, since its fields can be changed after
+    it: a positive size, finite intrinsics with positive focal lengths and last row ``0 0 1``, a
+    rigid world→camera transform (orthonormal rotation, determinant +1, finite translation) and,
+    with ``image_hw`` (the reference image's height and width), the image's aspect ratio (the
+    intrinsics describe that image at the camera's size). Raises :class:`RequestError` for the
+    field ``camera``.
+    """
+    if not isinstance(camera, Camera):
+        raise RequestError("camera", f"expected a hoi_ros.core.camera.Camera, got {type(camera).__name__}")
+    width, height = int(camera.width), int(camera.height)
+    if width < 1 or height < 1:
+        raise RequestError("camera", f"image size must be positive, got {width}x{height}")
+    k = np.asarray(camera.intrinsics, dtype=np.float64)
+    ext = np.asarray(camera.extrinsics, dtype=np.float64)
+    if k.shape != (3, 3) or not np.all(np.isfinite(k)):
+        raise RequestError("camera", "intrinsics: expected a finite 3x3 matrix")
+    if not (k[0, 0] > 0 and k[1, 1] > 0):
+        raise RequestError("camera", f"intrinsics: focal lengths must be positive, got fx={k[0, 0]}, fy={k[1, 1]}")
+    if not np.allclose(k[2], [0.0, 0.0, 1.0]) or k[1, 0] != 0:
+        raise RequestError("camera", f"intrinsics: expected a pinhole matrix (rows [fx s cx] [0 fy cy] [0 0 1]), "
+                           f"got rows {k[1].tolist()} {k[2].tolist()}")
+    if ext.shape != (4, 4) or not np.all(np.isfinite(ext)):
+        raise RequestError("camera", "extrinsics: expected a finite 4x4 matrix")
+    rot = ext[:3, :3]
+    if (not np.allclose(ext[3], [0.0, 0.0, 0.0, 1.0]) or not np.allclose(rot @ rot.T, np.eye(3), atol=1e-5)
+            or np.linalg.det(rot) <= 0):
+        raise RequestError("camera", "extrinsics: expected a rigid world->camera transform (orthonormal "
+                           "rotation with determinant +1, last row [0, 0, 0, 1])")
+    if image_hw is not None:
+        aspect, image_aspect = width / height, image_hw[1] / image_hw[0]
+        if abs(aspect / image_aspect - 1.0) > CAMERA_ASPECT_TOLERANCE:
+            raise RequestError("camera", f"{width}x{height} does not have the image's aspect ratio "
+                               f"({image_hw[1]}x{image_hw[0]}); the intrinsics must describe the reference image")
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """Reference image + prompt → sequence (SViMo): RGB ``[H, W, 3] uint8``, every size resolved."""
+    """Reference image + prompt → sequence (SViMo): RGB ``[H, W, 3] uint8``, every size resolved.
+
+    ``camera`` is the reference image's camera (intrinsics at its own ``width``/``height``, which
+    have the image's aspect ratio; extrinsics world→camera, OpenCV axes): the generator renders the
+    closed loop's motion video (``Proj`` of SViMo's Eq. 7) and returns the sequence with it, mapped
+    to its video size as the image is. ``None`` = the model's own camera.
+    """
 
     kind: ClassVar[str] = "image_prompt"
 
@@ -122,6 +173,7 @@ class GenerationRequest:
     num_inference_steps: int
     seed: int
     guidance_scale: float
+    camera: Camera | None = None
 
 
 CONDITION_SUBSETS = ("seg", "depth", "hand", "depth+seg", "all")

@@ -8,17 +8,22 @@ the camera matrices and articulation values as float64, so a round trip is exact
 
 Array fields are filled through ``array.array`` from raw bytes, so converting a large sequence
 costs a memory copy, not a Python loop per value.
+
+Also a ``/hoi/generate`` request's camera: ``sensor_msgs/CameraInfo`` + ``geometry_msgs/Pose`` <->
+:class:`~hoi_ros.core.camera.Camera` (:func:`camera_from_msg`, :func:`camera_to_msg`).
 """
 
 from __future__ import annotations
 
 import array
+from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
 
 from hoi_ros.core.articulation import Articulation, Joint
 from hoi_ros.core.camera import Camera
+from hoi_ros.core.geometry import matrix_to_quat, pose_matrix
 from hoi_ros.core.hand import HAND_SIDES, JOINTS_PER_HAND, joint_names
 from hoi_ros.core.sequence import HOISequence
 from hoi_ros.msg import HOIMotion
@@ -207,3 +212,67 @@ def motion_msg_to_sequence(msg: HOIMotion) -> HOISequence:
         object_names=tuple(str(n) for n in msg.object_names) or None,
         articulations=_articulations(msg, t, k),
     )
+
+
+# ----------------------------------------------------------------------- a request's camera
+_DEFAULT_POSE = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)  # geometry_msgs/Pose(): origin, identity (x, y, z, w)
+
+
+def _pose_values(pose: Any) -> tuple[float, ...]:
+    p, q = pose.position, pose.orientation
+    return (float(p.x), float(p.y), float(p.z), float(q.x), float(q.y), float(q.z), float(q.w))
+
+
+def camera_from_msg(info: Any, pose: Any) -> Camera | None:
+    """The :class:`Camera` of a request's ``sensor_msgs/CameraInfo`` and ``geometry_msgs/Pose``
+    (the camera in the world frame, OpenCV axes), or None for "the model's camera" (``k`` all zero).
+
+    Only ``width``, ``height`` and ``k`` are read (the distortion, ``r`` and ``p`` are not). The pose
+    ``T_wc`` (camera → world) becomes the extrinsics ``T_wc⁻¹`` (world → camera); the quaternion is
+    normalised. Raises ``ValueError`` starting with the field, ``camera`` or ``camera_pose``: NaN or
+    infinite values, a non-positive focal length, a last row of ``k`` other than ``0 0 1``, a zero
+    size with a non-zero ``k``, a zero quaternion, or a pose without ``k``.
+    """
+    k = np.asarray(info.k, dtype=np.float64).reshape(-1)
+    width, height = int(info.width), int(info.height)
+    values = np.asarray(_pose_values(pose))
+    if k.size != 9:
+        raise ValueError(f"camera: k has {k.size} values, expected 9")
+    if not np.all(np.isfinite(k)):
+        raise ValueError("camera: k contains NaN or Inf")
+    if not np.any(k):
+        if not np.all(np.isfinite(values)) or tuple(values) != _DEFAULT_POSE:
+            raise ValueError("camera_pose: given without camera.k (k all zero = the model's camera, "
+                             "which has its own pose); fill camera.k or leave camera_pose at its default")
+        return None
+    if width < 1 or height < 1:
+        raise ValueError(f"camera: width and height must be positive with a non-zero k, got {width}x{height}")
+    kk = k.reshape(3, 3)
+    if not (kk[0, 0] > 0 and kk[1, 1] > 0):
+        raise ValueError(f"camera: focal lengths k[0], k[4] must be positive, got {kk[0, 0]}, {kk[1, 1]}")
+    if kk[1, 0] != 0 or tuple(kk[2]) != (0.0, 0.0, 1.0):
+        raise ValueError(f"camera: k must be a pinhole matrix [fx s cx, 0 fy cy, 0 0 1], got rows "
+                         f"{kk[1].tolist()} {kk[2].tolist()}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("camera_pose: contains NaN or Inf")
+    quat_xyzw = values[3:]
+    if np.linalg.norm(quat_xyzw) < 1e-6:
+        raise ValueError("camera_pose: orientation is a zero quaternion")
+    cam_to_world = pose_matrix(values[:3], np.concatenate([quat_xyzw[3:], quat_xyzw[:3]]))  # (w, x, y, z)
+    rot, pos = cam_to_world[:3, :3], cam_to_world[:3, 3]
+    extrinsics = np.eye(4)
+    extrinsics[:3, :3] = rot.T
+    extrinsics[:3, 3] = -rot.T @ pos
+    return Camera(width, height, kk.copy(), extrinsics)
+
+
+def camera_to_msg(camera: Camera, info: Any, pose: Any) -> None:
+    """Fill a ``CameraInfo`` (width, height, k) and a ``Pose`` (camera in the world) from ``camera``
+    (the inverse of :func:`camera_from_msg`)."""
+    info.width, info.height = int(camera.width), int(camera.height)
+    info.k = np.asarray(camera.intrinsics, dtype=np.float64).reshape(9)
+    cam_to_world = np.linalg.inv(np.asarray(camera.extrinsics, dtype=np.float64))
+    w, x, y, z = matrix_to_quat(cam_to_world[:3, :3])
+    p, q = pose.position, pose.orientation
+    p.x, p.y, p.z = (float(v) for v in cam_to_world[:3, 3])
+    q.x, q.y, q.z, q.w = float(x), float(y), float(z), float(w)

@@ -28,6 +28,15 @@ A lifecycle node (``lifecycle_msgs`` services under ``<node>/``): ``configure`` 
 active"), ``cleanup`` stops the worker and frees the model (``torch.cuda.empty_cache()`` when
 torch is loaded), so a robot can unload a large model between uses. With ``autostart: true``
 (default) the node configures and activates itself at start-up.
+
+CPU threads: before the model (and with it torch) loads, the node sets the OpenMP wait policy
+(``omp_wait_policy``, default ``passive``: idle threads sleep instead of spinning, so another busy
+process slows generation in proportion instead of many times over) and the thread count
+(``num_threads``, 0 = the cores this process may use); :mod:`hoi_ros.core.threads`.
+
+The request's ``camera``/``camera_pose`` become the generator's request camera (validation). Input
+the model does not cover is reported, not refused: the response's ``warnings`` (also appended to
+``message``) are the sequence's ``metadata["warnings"]``.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ from std_msgs.msg import String
 from hoi_ros.action import Generate as GenerateAction
 from hoi_ros.core.generation import HOIGenerator
 from hoi_ros.core.queue import DuplicateRequest, GenerationQueue, Job, JobOutcome, QueueFull
+from hoi_ros.core.threads import WAIT_POLICIES, apply_thread_policy
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
 from hoi_ros.nodes.frames import optical_frame
@@ -133,6 +143,15 @@ class GeneratorNode(LifecycleNode):
             "dtype": str(declare(self, "dtype", "", "float32, bfloat16, float16; '' = the YAML's")),
         }
         overrides = {k: v for k, v in overrides.items() if v}
+        coverage = str(declare(self, "input_coverage", "",
+                               "statistics of the model's training input (warnings for input unlike it): "
+                               "a JSON file, 'none' = no checks, '' = the model folder's"))
+        if coverage:  # a path as given, else relative to the source tree or share/hoi_ros
+            try:
+                overrides["input_coverage"] = (coverage if coverage.lower() == "none"
+                                               else str(resolve_path(coverage, "input_coverage")))
+            except FileNotFoundError as exc:
+                raise StartupError("input_coverage", str(exc).split(": ", 1)[1]) from None
         for name in ("model_cpu_offload", "vae_slicing", "vae_tiling"):
             value = str(declare(self, name, "", "'true', 'false' or '' (the YAML's)"))
             if value:
@@ -140,6 +159,13 @@ class GeneratorNode(LifecycleNode):
                     raise StartupError(name, f"expected 'true', 'false' or '' (the YAML's), got {value!r}")
                 overrides[name] = value.lower() == "true"
         self.overrides = overrides
+        self.num_threads = int(declare(self, "num_threads", 0, "CPU threads of the model (0 = the cores this "
+                                       "process may use)", low=0, high=1024))
+        self.omp_wait_policy = str(declare(self, "omp_wait_policy", "passive",
+                                           "OpenMP idle threads: 'passive' (sleep; a busy machine slows "
+                                           "generation proportionally), 'active' (spin) or '' (the environment's)"))
+        if self.omp_wait_policy.strip().lower() not in WAIT_POLICIES:
+            raise StartupError("omp_wait_policy", f"expected 'passive', 'active' or '', got {self.omp_wait_policy!r}")
         self.output_root = str(declare(self, "output_root", "~/.ros/hoi_ros/generations",
                                        "<output_root>/<request_id>/<request_id>.{mp4,npz}"))
         self.queue_size = int(declare(self, "queue_size", 2, "requests that may wait behind the running one",
@@ -222,13 +248,16 @@ class GeneratorNode(LifecycleNode):
             return
         root = check_output_root(self.output_root)  # before the model loads
         start = time.monotonic()
+        apply_thread_policy(self.num_threads, self.omp_wait_policy)  # before torch loads (with the model)
         try:
             generator = load_generator(self.generator_config, self.generator_factory, self.overrides)
         except Exception as exc:
             text = str(exc)
-            if text.startswith(("generator_config:", "generator_factory:")):
+            if text.startswith(("generator_config:", "generator_factory:", "input_coverage:")):
                 raise StartupError(*text.split(": ", 1)) from None
             raise StartupError("generator_config", f"{type(exc).__name__}: {text}") from None
+        threads = apply_thread_policy(self.num_threads, self.omp_wait_policy)  # torch is loaded now
+        self.get_logger().info(threads.describe())
         self.generator = generator
         self.queue = GenerationQueue(generator, root, self.queue_size, self.video_quality,
                                      self._record if self.record_mcap else None).start()
@@ -293,14 +322,23 @@ class GeneratorNode(LifecycleNode):
             self.motion_pub.publish(self._motion(outcome))
             self.path_pub.publish(String(data=outcome.sequence_path))
         self.get_logger().info(f"request {outcome.request_id}: {outcome.message}")
+        if outcome.sequence is not None:
+            for warning in outcome.sequence.metadata.get("warnings", []) or []:
+                self.get_logger().warning(f"request {outcome.request_id}: {warning}")
         return outcome
 
     def _motion(self, outcome: JobOutcome) -> HOIMotion:
         return sequence_to_motion_msg(outcome.sequence, self.frame_id, self.get_clock().now().to_msg())
 
     def _fill(self, out: Any, outcome: JobOutcome, return_video: bool = False) -> Any:
+        warnings = []
+        if outcome.sequence is not None:
+            warnings = [str(w) for w in outcome.sequence.metadata.get("warnings", []) or []]
         out.success = outcome.success
         out.message = outcome.message
+        if warnings:
+            out.message += f"; {len(warnings)} warning(s): " + " | ".join(warnings)
+        out.warnings = warnings
         out.request_id = outcome.request_id
         out.seed = int(outcome.seed)
         out.video_path = outcome.video_path

@@ -5,6 +5,11 @@ A request (the service request or the action goal: same fields) becomes a
 generator's :class:`~hoi_ros.core.generation.GeneratorLimits`, or raises
 :class:`~hoi_ros.core.generation.RequestError`
 whose message names the offending field (e.g. ``"num_frames: 80 is outside 1..49"``).
+
+The request's ``camera`` (``sensor_msgs/CameraInfo``, ``k`` all zero = the model's camera) and
+``camera_pose`` become the request's :class:`~hoi_ros.core.camera.Camera`
+(:func:`hoi_ros.nodes.conversions.camera_from_msg`); the generator maps it to its video size as it
+maps the image. Messages without these fields (older clients' types) get the model's camera.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from hoi_ros.core.camera import Camera
 from hoi_ros.core.generation import MAX_SEED, GenerationRequest, GeneratorLimits, RequestError
+from hoi_ros.nodes.conversions import camera_from_msg
 from hoi_ros.nodes.image_conversion import ImageConversionError, msg_to_rgb
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -46,6 +53,20 @@ def check_request_id(request_id: str) -> str:
     return request_id
 
 
+def request_camera(request: Any) -> Camera | None:
+    """The request's camera (None = the model's); :class:`RequestError` naming ``camera`` or ``camera_pose``."""
+    info = getattr(request, "camera", None)
+    if info is None:
+        return None
+    try:
+        return camera_from_msg(info, request.camera_pose)
+    except ValueError as exc:
+        field, _, reason = str(exc).partition(": ")
+        if field not in ("camera", "camera_pose"):
+            field, reason = "camera", str(exc)
+        raise RequestError(field, reason) from exc
+
+
 def validate_request(request: Any, limits: GeneratorLimits, max_image_pixels: int | None = None) -> ValidatedRequest:
     """Convert a ``Generate`` request/goal into a :class:`GenerationRequest` resolved against the model's
     ``limits`` (:meth:`GeneratorLimits.check` decides); raise :class:`RequestError` if invalid.
@@ -71,6 +92,7 @@ def validate_request(request: Any, limits: GeneratorLimits, max_image_pixels: in
         num_inference_steps=limits.resolve_count(request.num_inference_steps, "num_inference_steps"),
         seed=seed,
         guidance_scale=limits.resolve_guidance(request.guidance_scale),
+        camera=request_camera(request),
     )
     limits.check(generation)
     return ValidatedRequest(request_id=request_id, generation=generation)

@@ -4,7 +4,14 @@ Implements :class:`hoi_ros.core.generation.HOIGenerator` (what ``/hoi/generate``
 Alg. 2 (:mod:`hoi_ros.svimo.sampling`): encode the prompt (frozen text encoder) and the reference
 image (VAE, z_I = E(I), Alg. 2 line 1), run the joint reverse diffusion with the closed loop, decode
 the video latents (line 12) and return video, hand joints and object points in metres, with the
-configured camera.
+request's camera (the reference image's, mapped to the video size as the image is:
+:func:`camera_for_video`) or else the configured one. That camera also renders the closed loop's
+motion video (``Proj`` of Eq. 7) at every step.
+
+Input the model does not cover — a reference image unlike its training images, a camera unlike its
+training camera, a verb or object its training prompts never contain — is reported, not refused:
+``metadata["warnings"]`` lists it (:mod:`hoi_ros.svimo.coverage`; the statistics are the model
+folder's ``input_coverage.json``, or the file given as ``input_coverage``).
 
 Weights: a SViMo model folder (diffusers-style, :func:`hoi_ros.svimo.weights.save_svimo`; the
 single-file checkpoint of earlier releases still loads, with a DeprecationWarning), else the
@@ -23,8 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from hoi_ros.core.camera import Camera
 from hoi_ros.core.generation import GenerationCancelled, GenerationRequest, GeneratorLimits, ProgressCallback
 from hoi_ros.core.sequence import HOISequence
 from hoi_ros.diffusion.dtypes import torch_dtype
@@ -33,10 +42,30 @@ from hoi_ros.diffusion.offload import OnDevice
 from hoi_ros.diffusion.text import build_text_encoder
 from hoi_ros.diffusion.vae import build_vae, route_conv3d_to_onednn
 from hoi_ros.svimo.config import SViMoConfig
+from hoi_ros.svimo.coverage import InputCoverage, coverage_file
 from hoi_ros.svimo.dit import SViMoTransformer
 from hoi_ros.svimo.sampling import SViMoSampler
 from hoi_ros.svimo.vid import VID
 from hoi_ros.svimo.weights import init_from_cogvideox, load_svimo
+
+
+def camera_for_video(camera: Camera, image_hw: tuple[int, int], height: int, width: int) -> Camera:
+    """The reference image's camera as the camera of the ``height`` x ``width`` video.
+
+    ``camera``'s intrinsics describe the image at ``camera.width`` x ``camera.height`` (same aspect
+    ratio as the image, :func:`hoi_ros.core.generation.check_camera`); the image of ``image_hw``
+    (rows, columns) becomes the video's first frame by :func:`hoi_ros.diffusion.image.prepare_image`
+    (scale to cover, centre crop). The same map on pixel coordinates (pixel centres at integers,
+    ``u' = (u + ½)·s − ½ − crop``) gives the video's intrinsics ``A·K``; the extrinsics stay.
+    """
+    h, w = image_hw
+    scale = max(height / h, width / w)
+    nh, nw = max(height, round(h * scale)), max(width, round(w * scale))  # prepare_image's resize
+    top, left = (nh - height) // 2, (nw - width) // 2  # and its crop
+    sx, sy = nw / camera.width, nh / camera.height  # camera pixels -> resized image pixels
+    a = np.array([[sx, 0.0, 0.5 * sx - 0.5 - left], [0.0, sy, 0.5 * sy - 0.5 - top], [0.0, 0.0, 1.0]])
+    return Camera(width, height, a @ np.asarray(camera.intrinsics, dtype=np.float64),
+                  np.array(camera.extrinsics, dtype=np.float64, copy=True))
 
 
 class SViMoGenerator:
@@ -50,6 +79,7 @@ class SViMoGenerator:
         checkpoint: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
         model_cpu_offload: bool = False,
+        input_coverage: str | os.PathLike | None = None,
     ) -> None:
         self.cfg = cfg
         self.device = torch.device(device)
@@ -57,6 +87,14 @@ class SViMoGenerator:
         self.offload = bool(model_cpu_offload) and self.device.type != "cpu"
         self.weight_report: str | None = None
         checkpoint = checkpoint or cfg.checkpoint
+        # What the model covers: the given file, "none" for no checks, else the file beside the weights.
+        choice = "" if input_coverage is None else str(input_coverage)
+        path = None if choice.lower() == "none" else Path(choice) if choice else coverage_file(checkpoint)
+        try:
+            self.coverage = None if path is None else InputCoverage.load(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"input_coverage: cannot read {str(path)!r}: {exc}") from None
+        self.coverage_file = None if path is None else str(path)
         if checkpoint:  # a model folder (model_index.json), or a deprecated single-file checkpoint
             self.dit, self.vid, meta = load_svimo(checkpoint, cfg.dit, cfg.vid)
             self.weights_trained = meta.get("trained", "true").lower() != "false"
@@ -118,8 +156,10 @@ class SViMoGenerator:
         model_cpu_offload: bool = False,
         vae_slicing: bool | None = None,
         vae_tiling: bool | None = None,
+        input_coverage: str | None = None,
     ) -> SViMoGenerator:
-        """Build from a YAML file; keyword overrides are the ROS node's parameters."""
+        """Build from a YAML file; keyword overrides are the ROS node's parameters (``input_coverage``:
+        a coverage JSON, ``"none"`` for no input checks, None or ``""`` = the model folder's)."""
         cfg = SViMoConfig.from_yaml(path)
         if dtype:
             cfg = dataclasses.replace(cfg, dtype=dtype)
@@ -128,7 +168,8 @@ class SViMoGenerator:
         }
         if vae_changes:
             cfg = dataclasses.replace(cfg, vae=dataclasses.replace(cfg.vae, **vae_changes))
-        return cls(cfg, checkpoint=checkpoint or None, device=device or "cpu", model_cpu_offload=model_cpu_offload)
+        return cls(cfg, checkpoint=checkpoint or None, device=device or "cpu", model_cpu_offload=model_cpu_offload,
+                   input_coverage=input_coverage)
 
     # ------------------------------------------------------------------ helpers
     def _stage(self, module: Any) -> OnDevice:
@@ -139,6 +180,23 @@ class SViMoGenerator:
         (1 + 2·r·k); the result is cut back to ``num_frames``."""
         chunk = 2 * self.vae.temporal_ratio
         return 1 + chunk * math.ceil((num_frames - 1) / chunk)
+
+    def request_camera(self, request: GenerationRequest) -> Camera:
+        """The camera of the request's video: its own, mapped to the video size (:func:`camera_for_video`),
+        or the model's. A bad camera raises :class:`~hoi_ros.core.generation.RequestError` for ``camera``
+        (checked by :meth:`GeneratorLimits.check`)."""
+        camera = getattr(request, "camera", None)
+        if camera is None:
+            return self.camera
+        return camera_for_video(camera, request.image.shape[:2], self.cfg.video.height, self.cfg.video.width)
+
+    def input_warnings(self, request: GenerationRequest) -> list[str]:
+        """Input of ``request`` the model does not cover (:mod:`hoi_ros.svimo.coverage`): its image, its
+        camera (when it gives one) and its prompt; [] without statistics."""
+        if self.coverage is None:
+            return []
+        camera = None if getattr(request, "camera", None) is None else self.request_camera(request)
+        return self.coverage.check(request.image, request.prompt, camera)
 
     def release_memory(self) -> None:
         """Return cached accelerator memory (called by the request queue after a failed request)."""
@@ -155,6 +213,7 @@ class SViMoGenerator:
         """Alg. 2 for one request; raises GenerationCancelled within one step of ``cancel`` being set."""
         self.limits.check(request)
         cfg = self.cfg
+        camera = self.request_camera(request)
         with self._lock:
             start = time.monotonic()
 
@@ -165,6 +224,7 @@ class SViMoGenerator:
                     raise GenerationCancelled(f"cancelled during {stage}")
 
             report("encoding", 0, 2)
+            warnings = self.input_warnings(request)
             with self._stage(self.text_encoder):
                 text = self.text_encoder.encode([request.prompt])
                 negative = None
@@ -189,6 +249,7 @@ class SViMoGenerator:
                     generator=generator,
                     progress=progress,
                     cancel=cancel,
+                    camera=camera,
                 )
             report("decoding", 0, 1)
             with self._stage(self.vae):
@@ -201,7 +262,7 @@ class SViMoGenerator:
                 hand_joints=result.hand[0, :n].float().cpu().numpy(),
                 object_points=result.obj[0, :n].float().cpu().numpy(),
                 object_point_labels=self.sampler.labels,
-                camera=self.camera,
+                camera=camera,
                 fps=cfg.video.fps,
                 prompt=request.prompt,
                 video=video_u8,
@@ -216,6 +277,9 @@ class SViMoGenerator:
                     "seed": int(request.seed),
                     "loop": cfg.loop.variant,
                     "generated_frames": frames,
+                    "camera": "model" if camera is self.camera else "request",
+                    "warnings": warnings,
+                    "input_coverage": self.coverage_file,
                     "seconds": round(time.monotonic() - start, 3),
                 },
             )

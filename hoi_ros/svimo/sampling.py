@@ -4,8 +4,9 @@ with the closed loop of §3.5 (Eq. 7) at every step.
 Per step t (Alg. 2):
 
 1. interaction guidance (lines 4–5): ``(h̃₀, õ₀) = M_no-grad((hₜ, oₜ), (zₜⱽ, zₜᴹ), t)``, projected
-   into a rendered motion video with the configured camera (``hoi_ros.core.render_motion_video``)
-   and VAE-encoded into z̃₀ᴹ (zeros when ``loop.interaction_guidance`` is off);
+   into a rendered motion video (``Proj`` of Eq. 7, ``hoi_ros.core.render_motion_video``) with the
+   request's camera (``sample(camera=...)``, the reference image's) or else the configured one, and
+   VAE-encoded into z̃₀ᴹ (zeros when ``loop.interaction_guidance`` is off);
 2. denoising (line 6): ``(ẑ₀ⱽ, ẑ₀ᴹ) = G_θ(zₜⱽ ⊕ z_I, zₜᴹ ⊕ z̃₀ᴹ, P, t)`` (x₀ through the v output for a
    v-prediction model, :func:`~hoi_ros.svimo.dit.x0_from_output`), optionally with classifier-free
    guidance on the text;
@@ -92,6 +93,7 @@ class SampleResult:
     hand: torch.Tensor
     obj: torch.Tensor
     guidance_latents: torch.Tensor  # z̃₀ᴹ of the last step
+    camera: Camera | None = None  # the camera of Proj (Eq. 7) that rendered the guidance
 
 
 class SViMoSampler:
@@ -152,6 +154,7 @@ class SViMoSampler:
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         guidance_motion: tuple[torch.Tensor, torch.Tensor] | None = None,
+        camera: Camera | None = None,
     ) -> SampleResult:
         """Run Alg. 2.
 
@@ -167,8 +170,12 @@ class SViMoSampler:
                 (Table 3's "VModel w/ Pred. Mot.": a video model trained with ``guidance_source:
                 ground_truth`` sampled with another model's predicted motion). Needs
                 ``loop.interaction_guidance``.
+            camera: the camera of ``Proj`` (Eq. 7) for the guidance's rendered motion video, at the
+                video's size (the reference image's camera mapped as the image was); None = the
+                sampler's (the config's).
         """
         cfg = self.sampler_cfg
+        camera = self.camera if camera is None else camera
         steps = int(num_inference_steps or cfg.num_inference_steps)
         scale = float(cfg.guidance_scale if guidance_scale is None else guidance_scale)
         if scale > 1.0 and negative_embeds is None:
@@ -197,7 +204,7 @@ class SViMoSampler:
         if guidance_motion is not None:
             if not self.loop.interaction_guidance:
                 raise ValueError("guidance_motion: the model has no guidance input (loop.interaction_guidance off)")
-            frames = project_motion(guidance_motion[0], guidance_motion[1], self.camera, self.labels)
+            frames = project_motion(guidance_motion[0], guidance_motion[1], camera, self.labels)
             fixed_guidance = self.vae.encode(frames).to(device=device, dtype=torch.float32)
             if fixed_guidance.shape != zv.shape:
                 raise ValueError(f"guidance_motion: gives latents {tuple(fixed_guidance.shape)}, not {tuple(zv.shape)}")
@@ -210,7 +217,7 @@ class SViMoSampler:
                 guidance = fixed_guidance
             elif self.loop.interaction_guidance:  # Alg. 2 lines 4-5
                 guidance, _, _ = interaction_guidance(
-                    self.vid, self.vae, self.camera, self.labels, hand, obj, zv, zm, tt
+                    self.vid, self.vae, camera, self.labels, hand, obj, zv, zm, tt
                 )
             x0v, x0m = self._denoise(zv, zm, image, guidance, text_embeds, negative_embeds, tt, scale, abar)
             vid_dtype = next(self.vid.parameters()).dtype
@@ -239,5 +246,6 @@ class SViMoSampler:
             hand=self.vid.from_diffusion(hand),
             obj=self.vid.from_diffusion(obj),
             guidance_latents=guidance,
+            camera=camera,
         )
 

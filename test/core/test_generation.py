@@ -94,3 +94,36 @@ def test_any_model_kind_fits_the_protocol() -> None:
     assert seq.num_frames == 2 and [s[0] for s in seen] == ["encoding", "optimizing", "writing"]
     assert isinstance(gen, HOIGenerator)  # structural: the protocol checks methods, not argument types
     assert STAGES[0] == "queued" and len(set(STAGES)) == len(STAGES)
+
+
+def _camera(width: int = 8, height: int = 8):
+    from hoi_ros.core.camera import Camera, look_at
+
+    return Camera.from_fov(width, height, 50.0, look_at([0.0, -0.4, 0.4], [0.0, 0.0, 0.0]))
+
+
+def test_a_request_camera_is_optional_and_checked_by_field_camera() -> None:
+    """``camera`` defaults to None (the model's); a given one must be a usable pinhole with a rigid
+    world→camera transform and the image's aspect ratio, else ``camera`` is named."""
+    assert request().camera is None
+    LIMITS.check(request(camera=_camera()))
+    LIMITS.check(request(camera=_camera(16, 16)))  # another size of the same aspect: scaled, not refused
+    bad = []
+    cam = _camera()
+    cam.intrinsics[0, 2] = np.nan
+    bad.append(cam)
+    cam = _camera()
+    cam.intrinsics[1, 1] = -3.0
+    bad.append(cam)
+    cam = _camera()
+    cam.extrinsics[:3, :3] *= 2.0  # not a rotation
+    bad.append(cam)
+    cam = _camera()
+    cam.extrinsics[:3, 0] *= -1.0  # a reflection
+    bad.append(cam)
+    bad.append(_camera(16, 8))  # 2:1 camera for a 1:1 image
+    bad.append("not a camera")
+    for camera in bad:
+        with pytest.raises(RequestError) as info:
+            LIMITS.check(request(camera=camera))
+        assert info.value.field == "camera", camera

@@ -1,8 +1,9 @@
 """hoi_generator with SViMo's tiny config over real DDS (node in a separate process).
 
 One node serves the whole module (queue_size 1): service and action round trips, feedback per
-denoising step, cancellation within a step, "busy" beyond the queue, named validation errors, and
-an output folder that holds complete files only.
+denoising step, cancellation within a step, "busy" beyond the queue, named validation errors, an
+output folder that holds complete files only, the request's camera and the warnings for input the
+model does not cover (the shipped model's statistics, through the ``input_coverage`` parameter).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import numpy as np
 import pytest
 from generate_client import GenerateClient, make_request
 from ros_support import NodeProcess, ros_available, wait_for
+from shared_data import REAL_HAND_VIDEO
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "config" / "models" / "svimo" / "tiny_for_tests.yaml"
 PIPELINE = REPO / "hoi_ros" / "svimo" / "pipeline.py"
+SHIPPED = REPO / "models" / "svimo_tiny"
 
 pytestmark = [
     pytest.mark.ros,
@@ -34,7 +37,8 @@ def served(tmp_path_factory):
     stale = out / ".crashed.partial"  # left by a killed node: removed at start-up
     stale.mkdir()
     (stale / "crashed.mp4").write_bytes(b"half a video")
-    params = {"generator_config": str(TINY), "output_root": str(out), "queue_size": 1, "frame_id": "table"}
+    params = {"generator_config": str(TINY), "output_root": str(out), "queue_size": 1, "frame_id": "table",
+              "input_coverage": str(SHIPPED / "input_coverage.json")}
     client = GenerateClient("generator_test_client")
     try:
         with NodeProcess("hoi_ros.nodes.generator_node", "hoi_generator_tiny", params) as node:
@@ -327,3 +331,76 @@ def test_reusable_client_generates_cancels_and_reports_rejections(served, tmp_pa
     assert sheet.is_file() and motion.is_file()
     with PILImage.open(sheet) as img:
         assert img.size[1] == 2 * saved.video.shape[1] + 2  # video row above motion row
+
+
+def _sim_render() -> np.ndarray:
+    from PIL import Image as PILImage
+
+    with PILImage.open(SHIPPED / "demo_reference.png") as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def test_warnings_name_input_the_model_does_not_cover(served) -> None:
+    """An unknown verb and object (and, with the shared real video, a real photo) are reported in
+    ``warnings``, the message and the saved sequence's metadata; a sim render with a training
+    prompt gets none. The request is served either way."""
+    from action_msgs.msg import GoalStatus
+
+    from hoi_ros.core.sequence import HOISequence
+
+    client, node, _out = served
+    resp = client.call(make_request("srv", image=_sim_render(), prompt="juggle the green banana",
+                                    num_inference_steps=1), timeout=120)
+    assert resp.success, resp.message
+    assert [w.split(" '")[0] for w in resp.warnings] == ["prompt: unknown verb", "prompt: unknown object"]
+    assert "'juggle'" in resp.warnings[0] and "'banana'" in resp.warnings[1]
+    assert "2 warning(s)" in resp.message and "juggle" in resp.message
+    assert HOISequence.load(resp.sequence_path).metadata["warnings"] == list(resp.warnings)
+    assert "unknown verb 'juggle'" in node.log()
+    resp = client.call(make_request("srv", image=_sim_render(), prompt="grasp the orange mug and lift it up",
+                                    num_inference_steps=1), timeout=120)
+    assert resp.success and list(resp.warnings) == [] and "warning" not in resp.message, resp.message
+    if REAL_HAND_VIDEO.is_file():
+        from PIL import Image as PILImage
+
+        from hoi_ros.svimo.coverage import video_frames
+
+        photo = np.asarray(PILImage.fromarray(video_frames(REAL_HAND_VIDEO, limit=1)[0]).resize((160, 90)))
+        status, result = client.result(client.send_goal(make_request(
+            "action", image=photo, prompt="grasp the orange mug and lift it up", num_inference_steps=1)), timeout=120)
+        assert status == GoalStatus.STATUS_SUCCEEDED, result.message
+        assert [w.split(":")[0] for w in result.warnings] == ["image"], list(result.warnings)
+
+
+def test_the_request_camera_is_the_output_camera_and_bad_ones_are_refused(served) -> None:
+    from hoi_ros.core.camera import Camera, look_at
+    from hoi_ros.nodes.conversions import camera_to_msg, motion_msg_to_sequence
+    from hoi_ros.svimo.pipeline import camera_for_video
+
+    client, node, _out = served
+    camera = Camera.from_fov(32, 24, 70.0, look_at([0.4, 0.1, 0.35], [0.0, 0.0, 0.05]))
+    req = make_request("srv", num_inference_steps=1)  # a 24 x 32 image
+    camera_to_msg(camera, req.camera, req.camera_pose)
+    resp = client.call(req, timeout=120)
+    assert resp.success, resp.message
+    # A view from the side: unlike the camera the shipped model (whose statistics the node uses) saw.
+    assert any(w.startswith("camera: unlike the model's training camera") for w in resp.warnings), resp.warnings
+    got = motion_msg_to_sequence(resp.motion).camera
+    expected = camera_for_video(camera, (24, 32), got.height, got.width)
+    np.testing.assert_allclose(got.intrinsics, expected.intrinsics, rtol=1e-12)
+    np.testing.assert_allclose(got.extrinsics, expected.extrinsics, atol=1e-12)
+    bad = make_request("srv", num_inference_steps=1)
+    camera_to_msg(camera, bad.camera, bad.camera_pose)
+    bad.camera.k[0] = math.nan
+    resp = client.call(bad, timeout=30)
+    assert not resp.success and resp.message.startswith("invalid request: camera: k contains NaN"), resp.message
+    goal = make_request("action", num_inference_steps=1)
+    camera_to_msg(camera, goal.camera, goal.camera_pose)
+    goal.camera.width = goal.camera.height = 0
+    assert not client.send_goal(goal, expect_accepted=False).accepted
+    node.assert_alive()
+
+
+def test_the_thread_policy_is_logged(served) -> None:
+    _client, node, _out = served
+    assert "OpenMP wait policy passive" in node.log()

@@ -43,6 +43,11 @@ def test_bad_parameters_are_named(tmp_path) -> None:
     assert "cannot start: generator_config:" in log and "missing.yaml" in log, log
     log = _refusal({"generator_config": str(TINY), "output_root": str(tmp_path), "vae_tiling": "maybe"})
     assert "cannot start: vae_tiling: expected 'true', 'false'" in log, log
+    log = _refusal({"generator_config": str(TINY), "output_root": str(tmp_path), "omp_wait_policy": "spin"})
+    assert "cannot start: omp_wait_policy: expected 'passive', 'active' or ''" in log, log
+    log = _refusal({"generator_config": str(TINY), "output_root": str(tmp_path),
+                    "input_coverage": str(tmp_path / "missing.json")})
+    assert "cannot start: input_coverage: " in log and "missing.json" in log, log
 
 
 def test_a_second_node_of_the_same_name_refuses_to_start(tmp_path) -> None:

@@ -4,6 +4,7 @@ is what the node and the demo use by default."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def demo_request(seed: int, steps: int = 4) -> GenerationRequest:
 
 def test_shipped_files_are_a_diffusers_folder_of_safetensors_and_small() -> None:
     files = sorted(p.relative_to(SHIPPED).as_posix() for p in SHIPPED.rglob("*") if p.is_file())
-    assert files == ["demo.json", "demo_reference.png", "model_index.json",
+    assert files == ["demo.json", "demo_reference.png", "input_coverage.json", "model_index.json",
                      "transformer/config.json", "transformer/diffusion_pytorch_model.safetensors",
                      "vae/config.json", "vae/diffusion_pytorch_model.safetensors",
                      "vid/config.json", "vid/diffusion_pytorch_model.safetensors"]
@@ -105,6 +106,15 @@ def test_generation_is_deterministic_per_seed(generator) -> None:
     assert np.array_equal(a.video, b.video) and np.array_equal(a.hand_joints, b.hand_joints)
     assert np.array_equal(a.object_points, b.object_points)
     assert not np.array_equal(a.hand_joints, c.hand_joints)
+
+
+def test_the_shipped_model_reports_input_it_does_not_cover(generator) -> None:
+    """The model folder's input_coverage.json is picked up: the demo's held-out sim image and prompt
+    are covered; an unknown object is named (hoi_ros.svimo.coverage)."""
+    assert generator.coverage_file == str(SHIPPED / "input_coverage.json")
+    assert generator.input_warnings(demo_request(seed=0)) == []
+    unknown = dataclasses.replace(demo_request(seed=0), prompt="grasp the orange banana and lift it up")
+    assert [w.split(" '")[0] for w in generator.input_warnings(unknown)] == ["prompt: unknown object"]
 
 
 @pytest.mark.parametrize("steps", [4, 50])

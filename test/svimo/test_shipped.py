@@ -24,9 +24,12 @@ SHIPPED = ROOT / "models" / "svimo_tiny"
 
 @pytest.fixture(scope="module")
 def generator():
+    """The shipped model with the sampler its reference motion was recorded with (the paper's DDPM)."""
+    from hoi_ros.svimo.config import SViMoConfig
     from hoi_ros.svimo.pipeline import SViMoGenerator
 
-    return SViMoGenerator.from_config(MODEL_YAML)
+    cfg = SViMoConfig.from_yaml(MODEL_YAML)
+    return SViMoGenerator(dataclasses.replace(cfg, sampler=dataclasses.replace(cfg.sampler, name="ddpm")))
 
 
 def demo_request(seed: int, steps: int = 4) -> GenerationRequest:
@@ -117,10 +120,22 @@ def test_the_shipped_model_reports_input_it_does_not_cover(generator) -> None:
     assert [w.split(" '")[0] for w in generator.input_warnings(unknown)] == ["prompt: unknown object"]
 
 
+def test_the_default_sampler_gives_the_recorded_motion_for_seed_0() -> None:
+    """The demo's default (the config's DPM-Solver++ at its default steps), bit for bit as recorded."""
+    from hoi_ros.svimo.pipeline import SViMoGenerator
+
+    gen = SViMoGenerator.from_config(MODEL_YAML)
+    assert (gen.cfg.sampler.name, gen.limits.default_steps) == ("dpm", 10)
+    seq = gen.generate(demo_request(seed=0, steps=gen.limits.default_steps))
+    with np.load(Path(__file__).parent / "data" / "shipped_seed0_motion.npz") as ref:
+        np.testing.assert_array_equal(seq.hand_joints, ref["hand_dpm_10"])
+        np.testing.assert_array_equal(seq.object_points, ref["obj_dpm_10"])
+
+
 @pytest.mark.parametrize("steps", [4, 50])
 def test_shipped_motion_for_seed_0_is_bit_identical_to_the_recorded_one(generator, steps: int) -> None:
     """The demo's input, seed 0: the same motion, bit for bit, as the shipped model gave when it was
-    recorded (``test/svimo/data/shipped_seed0_motion.npz``; 50 steps is the demo's default). Any
+    recorded (``test/svimo/data/shipped_seed0_motion.npz``; 50 steps is the paper's). Any
     change to loading, layers or sampling that moves a single bit fails here."""
     seq = generator.generate(demo_request(seed=0, steps=steps))
     with np.load(Path(__file__).parent / "data" / "shipped_seed0_motion.npz") as ref:

@@ -17,4 +17,7 @@ export PYTHONPATH="$_HOI_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export MUJOCO_GL="${MUJOCO_GL:-osmesa}"
 export PYOPENGL_PLATFORM="${PYOPENGL_PLATFORM:-osmesa}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# OpenMP threads sleep instead of spinning when idle: a shared or busy CPU then slows torch in
+# proportion, not many times over (docs/benchmarks.md, "Generation under CPU contention").
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 unset _HOI_ROOT _hoi_u

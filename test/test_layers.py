@@ -27,7 +27,7 @@ def test_layer_contracts_are_kept(tmp_path: Path, capsys: pytest.CaptureFixture[
     code, _ = _lint(tmp_path, ROOT / "pyproject.toml")
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "Layers: nodes > models > shared layers > core KEPT" in out
+    assert "Layers: nodes > pipelines > models > shared layers > core KEPT" in out
     assert "The core loads neither torch" in out and "BROKEN" not in out
 
 

@@ -2,11 +2,19 @@
 
     python -m hoi_ros.arthoi --sim door                      # open the door, recover its hinge
     python -m hoi_ros.arthoi --sim drawer --action close --out /tmp/arthoi
-    python -m hoi_ros.arthoi --sim cabinet --ablations       # + w/o L_a, w/o L_s, w/o L_tr, w/o L_k
+    python -m hoi_ros.arthoi --sim cabinet --ablations       # + joint, w/o L_a, w/o L_k, w/o L_s, w/o L_tr
+    python -m hoi_ros.arthoi --sim door --hand mediapipe     # Stage II from MediaPipe on the sim video
     python -m hoi_ros.arthoi --sim door --save-scene ~/.ros/hoi_ros/scenes/door.npz   # input for /hoi/articulate
 
-Prints a progress bar per stage, the time of each stage and the articulation errors against the
-sim's ground truth; ``--out`` writes ``result.json`` and the recovered sequence (``.npz``).
+Prints a progress bar per stage, the time of each stage, the articulation errors against the
+sim's ground truth and the hand before and after Stage II; ``--out`` writes ``result.json`` and
+the recovered sequence (``.npz``). ``--ablations`` also runs the variants of
+``config/models/arthoi/ablations.yaml`` (Table 5's joint optimisation, w/o L_a, w/o L_k, w/o L_s,
+and w/o L_tr) on the same scene; variants that change only Stage II reuse the full run's Stage I.
+``--hand`` picks the initial hand for Stage II: ``simulated`` (the documented substitute for a
+hand pose estimator on sim video, :func:`~hoi_ros.arthoi.stage2.simulated_hand_estimate`) or
+``mediapipe`` (MediaPipe's hand landmarker on the video, :mod:`hoi_ros.arthoi.hand_estimate`;
+it finds the sim's flat-shaded hand in part of the frames only, reported).
 ``--save-scene FILE`` writes the scene ArtHOI reads (video, masks, camera, surface points, hand
 estimate and the sim's truth; :mod:`hoi_ros.arthoi.scene_io`) and stops there: the file is a
 ``sequence_path`` for the ``/hoi/articulate`` action.
@@ -18,7 +26,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +33,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hoi_ros.arthoi.benchmark import ablation_variants, apply_changes
 from hoi_ros.arthoi.config import ArtHOIConfig
 from hoi_ros.arthoi.pipeline import ArtHOIResult, SceneInput, run_arthoi, scene_from_episode
 from hoi_ros.core.sequence import HOISequence
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "models" / "arthoi" / "default.yaml"
-ABLATIONS: dict[str, dict[str, dict[str, bool]]] = {
-    "w/o L_a": {"stage1": {"use_articulation_loss": False}},
-    "w/o L_s": {"stage1": {"use_smoothness_loss": False}},
-    "w/o L_tr": {"stage1": {"use_tracking_loss": False}},
-    "w/o L_k": {"stage2": {"use_contact_loss": False}},
-}
 
 
-def _run(scene: SceneInput, cfg: ArtHOIConfig, label: str, quiet: bool) -> ArtHOIResult:
+def _run(scene: SceneInput, cfg: ArtHOIConfig, label: str, quiet: bool,
+         reuse: ArtHOIResult | None = None) -> ArtHOIResult:
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, step: int, steps: int, info: dict[str, float]) -> None:
@@ -55,7 +58,7 @@ def _run(scene: SceneInput, cfg: ArtHOIConfig, label: str, quiet: bool) -> ArtHO
         if step >= steps:
             bar.close()
 
-    return run_arthoi(scene, cfg, progress)
+    return run_arthoi(scene, cfg, progress, reuse=reuse)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drive", default="contact", choices=("contact", "kinematic"))
     ap.add_argument("--fps", type=float, default=12.0, help="frames per second (12: 52 frames)")
     ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="ArtHOI YAML (config/models/arthoi/)")
-    ap.add_argument("--ablations", action="store_true", help="also run w/o L_a, w/o L_s, w/o L_tr, w/o L_k")
+    ap.add_argument("--ablations", action="store_true",
+                    help="also run the variants of config/models/arthoi/ablations.yaml (Table 5)")
+    ap.add_argument("--hand", default="simulated", choices=("simulated", "mediapipe"),
+                    help="initial hand for Stage II (mediapipe: MediaPipe's hand landmarker on the video)")
+    ap.add_argument("--seed", type=int, default=None, help="scene seed (surface samples, hand estimate); "
+                    "default: the config's")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     ap.add_argument("--out", default=None, help="folder for result.json and the recovered sequence")
     ap.add_argument("--figure", default=None, help="write the overview picture (PNG) of the full run here")
@@ -83,7 +91,21 @@ def main(argv: list[str] | None = None) -> int:
     episode = run_articulated_episode(ArticulatedTask(object=args.sim, action=args.action, drive=args.drive,
                                                       fps=args.fps))
     timings["sim_s"] = time.perf_counter() - t0
-    scene = scene_from_episode(episode, cfg.render.num_gaussians, cfg.seed)
+    seed = cfg.seed if args.seed is None else args.seed
+    scene = scene_from_episode(episode, cfg.render.num_gaussians, seed)
+    hand_info: dict[str, Any] = {"source": args.hand}
+    if args.hand == "mediapipe":
+        from hoi_ros.arthoi.hand_estimate import mediapipe_hand_estimate
+
+        est = mediapipe_hand_estimate(scene.video, scene.camera)
+        scene.hand_estimate = est.joints
+        truth = scene.truth["hand_joints"]
+        uv, _ = scene.camera.project(truth.reshape(-1, 3))
+        err2d = np.linalg.norm(est.image_points - uv.reshape(truth.shape[0], 21, 2), axis=-1)
+        hand_info.update(detected_frames=int(est.detected.sum()), frames=len(est.detected),
+                         image_error_px=float(np.nanmean(err2d[est.detected])) if est.detected.any() else None)
+        print(f"MediaPipe: hand found in {est.detected.sum()} of {len(est.detected)} frames, 2D error "
+              f"{hand_info['image_error_px']} px (against the sim's projected keypoints)")
     if args.save_scene:
         from hoi_ros.arthoi.scene_io import save_scene
 
@@ -94,20 +116,27 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, Any] = {}
     variants = {"full": cfg}
     if args.ablations:
-        for name, change in ABLATIONS.items():
-            variants[name] = replace(cfg, **{k: replace(getattr(cfg, k), **v) for k, v in change.items()})
+        for name, change in ablation_variants().items():
+            variants[name] = apply_changes(cfg, change)
     result = None
     for name, variant in variants.items():
-        r = _run(scene, variant, name, args.quiet)
+        reuse = result if (result is not None and variant.optimisation == "decoupled"
+                           and (variant.segmentation, variant.render, variant.stage1)
+                           == (cfg.segmentation, cfg.render, cfg.stage1)) else None
+        r = _run(scene, variant, name, args.quiet, reuse)
         runs[name] = {"metrics": r.metrics, "timings": r.timings, "joint_type": r.joint.type,
                       "axis": r.joint.axis.tolist(), "origin": r.joint.origin.tolist(),
-                      "iterations_per_frame_mean": float(np.mean(r.stage1.iterations[1:]))}
+                      "iterations_per_frame_mean": float(np.mean(r.stage1.iterations[1:])),
+                      "stage1_reused": reuse is not None}
+        if r.stage2 is not None:
+            runs[name]["stage2_terms"] = r.stage2.terms
         result = result or r
     timings.update(runs["full"]["timings"])
     timings["total_s"] = time.perf_counter() - t0
     summary = {"scene": {"object": args.sim, "action": args.action, "drive": episode.info["drive"],
                          "frames": episode.sequence.num_frames, "sim_success": episode.success,
-                         "size": [episode.sequence.camera.width, episode.sequence.camera.height]},
+                         "size": [episode.sequence.camera.width, episode.sequence.camera.height],
+                         "seed": seed, "hand": hand_info},
                "timings": timings, "runs": runs, "config": cfg.to_dict()}
     print(f"{args.sim} {args.action} ({summary['scene']['frames']} frames, drive {summary['scene']['drive']}): "
           + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))

@@ -77,18 +77,41 @@ class StageIConfig:
 
 @dataclass
 class StageIIConfig:
-    """Stage II, the hand (Eq. 9, 11, 12; App. A weights and optimiser)."""
+    """Stage II, the hand (Eq. 9-12; App. A weights and optimiser; :mod:`hoi_ros.arthoi.stage2`)."""
 
     enabled: bool = True
     lambda_k: float = 1e4  # App. A
     lambda_p: float = 1.0  # App. A
     lambda_s: float = 1e4  # App. A
-    lr: float = 1e-3  # App. A
+    beta_silhouette: float = 0.01  # beta^h of Eq. 10 (the paper does not give it); summed over pixels
+    lr: float = 1e-3  # App. A (body pose)
     iterations: int = 1000  # App. A
-    contact_radius_m: float = 0.03  # an estimated joint this close to the object may be in contact
+    grad_clip: float = 1.0  # App. A
+    # L_p (Eq. 12): rotations in radians; the root translation in units of this length (metres).
+    prior_length_m: float = 0.05
+    hand_model: str = "offsets"  # offsets (per-joint offsets) | kinematic (per-bone rotations)
+    joint_prior_length_m: float = 0.01  # L_p unit of a per-joint offset (hand_model offsets)
+    shared_bone_lengths: bool = False  # one length per bone for the sequence (the hand's shape)
+    smoothness_fps: float = 30.0  # L_s measured as at this frame rate (App. A/C: 30 fps)
+    # Contact keypoints (Fig. 3c, Eq. 11's K_t)
+    lift: str = "ray"  # ray | depth (the paper's: the object's depth at the keypoint's pixel)
+    fingertips_only: bool = True  # candidates: the five fingertips (else every joint)
+    fingertip_radius_m: float = 0.01  # a fingertip keypoint touching a surface is this far from it
+    contact_radius_m: float = 0.03  # the lifted point must lie this close to the keypoint along its ray
+    ray_step_m: float = 0.002  # sampling step along the ray (lift ray)
+    moving_min_m: float = 0.0015  # the moving part moves (per frame) more than this: hand contact
+    contact_refresh: int = 100  # re-lift the contact points from the current hand every n iterations
+    contact_start: int = 0  # first iteration with L_k (its points lifted from the hand at that point)
     silhouette_threshold: float = 0.5
-    fingertips_only: bool = True  # contact keypoints: the five fingertips (else every joint)
+    # The hand proxy rendered for the silhouette term (Eq. 10)
+    finger_sigma_m: float = 0.007
+    palm_sigma_m: float = 0.012
+    proxy_opacity: float = 0.9
+    occlusion_softness_m: float = 0.01  # soft depth test against the object in front
+    crop_margin_px: int = 6
     use_contact_loss: bool = True  # ablation "w/o L_k"
+    use_smoothness_loss: bool = True  # ablation "w/o L_s"
+    use_silhouette_loss: bool = True
 
 
 @dataclass
@@ -100,11 +123,14 @@ class ArtHOIConfig:
     stage1: StageIConfig = field(default_factory=StageIConfig)
     stage2: StageIIConfig = field(default_factory=StageIIConfig)
     seed: int = 0
+    # decoupled: Stage I then Stage II (the paper's method); joint: both at once (Table 5's
+    # "Joint Opt." ablation, hoi_ros.arthoi.joint)
+    optimisation: str = "decoupled"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ArtHOIConfig:
         data = dict(data or {})
-        known = {"segmentation", "render", "stage1", "stage2", "seed"}
+        known = {"segmentation", "render", "stage1", "stage2", "seed", "optimisation"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"arthoi: unknown section(s) {unknown}")
@@ -115,11 +141,15 @@ class ArtHOIConfig:
                    render=dataclass_from_dict(RenderConfig, render or None, "render"),
                    stage1=dataclass_from_dict(StageIConfig, data.get("stage1"), "stage1"),
                    stage2=dataclass_from_dict(StageIIConfig, data.get("stage2"), "stage2"),
-                   seed=int(data.get("seed", 0)))
+                   seed=int(data.get("seed", 0)), optimisation=str(data.get("optimisation", "decoupled")))
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> ArtHOIConfig:
         return cls.from_dict(yaml.safe_load(Path(path).read_text()))
+
+    def __post_init__(self) -> None:
+        if self.optimisation not in ("decoupled", "joint"):
+            raise ValueError(f"arthoi.optimisation: expected 'decoupled' or 'joint', got {self.optimisation!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

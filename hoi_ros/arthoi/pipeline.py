@@ -1,5 +1,7 @@
-"""ArtHOI on one scene: flow-based part segmentation (§3.1) then Stage I (§3.2, Eq. 4-8), with
-the result as an :class:`~hoi_ros.core.articulation.Articulation` and, for sim scenes, its errors.
+"""ArtHOI on one scene: flow-based part segmentation (§3.1), Stage I (§3.2, Eq. 4-8), then, with
+an initial hand, Stage II (§3.2, Eq. 9-12; :mod:`hoi_ros.arthoi.stage2`), or both stages at once
+(Table 5's joint optimisation, :mod:`hoi_ros.arthoi.joint`); the result as an
+:class:`~hoi_ros.core.articulation.Articulation` and, for sim scenes, its errors.
 
 Inputs (:class:`SceneInput`): the video, the object and hand masks ``M^o(t)``, ``M^h(t)`` (the
 paper gets them from SAM; sim scenes give them from the renderer's segmentation), the camera and
@@ -12,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,14 @@ from hoi_ros.arthoi.gaussians import canonical_gaussians, colors_from_image
 from hoi_ros.arthoi.metrics import articulation_metrics, relative_motion
 from hoi_ros.arthoi.segmentation import PartSegmentation, segment_parts, visible_points
 from hoi_ros.arthoi.stage1 import JointEstimate, StageIInputs, StageIResult, estimate_joint, optimise_articulation
-from hoi_ros.arthoi.stage2 import contact_targets, hand_metrics, refine_hand, simulated_hand_estimate
+from hoi_ros.arthoi.stage2 import (
+    ObjectTrack,
+    StageIIResult,
+    hand_metrics,
+    part_moving,
+    refine_hand,
+    simulated_hand_estimate,
+)
 from hoi_ros.core.articulation import Articulation, Joint
 from hoi_ros.core.camera import Camera
 from hoi_ros.core.generation import GenerationCancelled
@@ -56,6 +65,7 @@ class ArtHOIResult:
     timings: dict[str, float]
     metrics: dict[str, float] = field(default_factory=dict)
     hand: np.ndarray | None = None  # [T, 21, 3] Stage II's hand
+    stage2: StageIIResult | None = None
 
 
 def scene_from_episode(episode: Any, num_points: int = 1200, seed: int = 0, hand_drift_m: float = 0.02
@@ -117,8 +127,13 @@ def _check_cancel(cancel: threading.Event | None, where: str) -> None:
 
 def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
                progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
-               cancel: threading.Event | None = None) -> ArtHOIResult:
+               cancel: threading.Event | None = None, reuse: ArtHOIResult | None = None) -> ArtHOIResult:
     """Segmentation (§3.1), Stage I and, with a hand estimate, Stage II (§3.2) on ``scene``.
+
+    With ``cfg.optimisation == "joint"`` Stage I and Stage II run as one (Table 5's ablation,
+    :mod:`hoi_ros.arthoi.joint`). ``reuse``: a result of this scene whose segmentation and Stage I
+    are taken as they are (a variant that changes only Stage II; the caller checks the configs
+    agree); its timings are copied.
 
     ``progress(stage, step, steps, info)`` reports along (stage: ``segmentation``, ``stage1`` per
     frame, ``stage2`` per iteration). A set ``cancel`` event stops the run within one flow frame
@@ -132,14 +147,18 @@ def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
     _check_cancel(cancel, "before segmentation")
     if progress:
         progress("segmentation", 0, 1, {})
-    flow_model = None
-    if cancel is not None:
-        flow_model = _CancellableFlow(make_flow_model(cfg.segmentation.flow_method, cfg.segmentation.flow_weights),
-                                      cancel)
-    seg = segment_parts(scene.video, scene.object_masks, scene.camera, scene.surface_points, cfg.segmentation,
-                        flow_model=flow_model)
+    if reuse is not None:
+        seg = reuse.segmentation
+        timings["segmentation_s"] = reuse.timings.get("segmentation_s", 0.0)
+    else:
+        flow_model = None
+        if cancel is not None:
+            flow_model = _CancellableFlow(make_flow_model(cfg.segmentation.flow_method,
+                                                          cfg.segmentation.flow_weights), cancel)
+        seg = segment_parts(scene.video, scene.object_masks, scene.camera, scene.surface_points, cfg.segmentation,
+                            flow_model=flow_model)
+        timings["segmentation_s"] = time.perf_counter() - t0
     _check_cancel(cancel, "after segmentation")
-    timings["segmentation_s"] = time.perf_counter() - t0
     if progress:
         progress("segmentation", 1, 1, {"dynamic_points": int(seg.points.dynamic.sum()), "pairs": len(seg.pairs)})
     t1 = time.perf_counter()
@@ -154,8 +173,21 @@ def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
         if progress:
             progress("stage1", t, n - 1, {"iterations": iters, "loss": loss})
 
-    s1 = optimise_articulation(inp, cfg.stage1, cfg.render, frame_done, cancel)
-    timings["stage1_s"] = time.perf_counter() - t1
+    joint_run = None
+    if cfg.optimisation == "joint":
+        if scene.hand_estimate is None or np.asarray(scene.hand_estimate).shape[1] != 21:
+            raise ValueError("optimisation joint: needs a one-hand estimate [T, 21, 3] (hand_estimate)")
+        from hoi_ros.arthoi.joint import optimise_jointly
+
+        joint_run = optimise_jointly(inp, scene.hand_estimate, cfg, scene.fps, frame_done, cancel)
+        s1 = joint_run.stage1
+        timings["stage1_s"] = time.perf_counter() - t1
+    elif reuse is not None:
+        s1 = reuse.stage1
+        timings["stage1_s"] = reuse.timings.get("stage1_s", 0.0)
+    else:
+        s1 = optimise_articulation(inp, cfg.stage1, cfg.render, frame_done, cancel)
+        timings["stage1_s"] = time.perf_counter() - t1
     dyn = seg.dynamic
     centroid = scene.surface_points[dyn].mean(0) if dyn.any() else scene.surface_points.mean(0)
     joint = estimate_joint(s1.transforms, centroid, cfg.stage1.revolute_min_deg)
@@ -164,7 +196,10 @@ def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
                        (Joint("joint", joint.type, 0, 1, tuple(joint.axis), tuple(joint.origin)),),
                        joint.states.reshape(n, 1), np.stack([np.tile(np.eye(4), (n, 1, 1)), s1.transforms], axis=1))
     result = ArtHOIResult(seg, s1, joint, art, timings)
-    if scene.hand_estimate is not None and cfg.stage2.enabled:
+    if joint_run is not None:
+        result.hand = joint_run.hand
+        timings["stage2_s"] = 0.0  # inside stage1_s: both stages ran at once
+    elif scene.hand_estimate is not None and cfg.stage2.enabled:
         t2 = time.perf_counter()
         steps = max(int(cfg.stage2.iterations), 1)
         every = max(steps // 20, 1)  # about 20 reports over Stage II's iterations
@@ -175,7 +210,8 @@ def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
             if progress and i % every == 0 and i < n_iter:
                 progress("stage2", i, steps, {})
 
-        result.hand = _stage2(scene, inp, s1, cfg, iteration_done, cancel)
+        result.stage2 = _stage2(scene, inp, s1, cfg, iteration_done, cancel)
+        result.hand = result.stage2.joints
         timings["stage2_s"] = time.perf_counter() - t2
         if progress:
             progress("stage2", steps, steps, {})
@@ -198,20 +234,21 @@ def run_arthoi(scene: SceneInput, cfg: ArtHOIConfig | None = None,
     return result
 
 
-def _stage2(scene: SceneInput, inp: StageIInputs, s1: StageIResult, cfg: ArtHOIConfig,
-            progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None
-            ) -> np.ndarray:
-    """Stage II on Stage I's object: its depth and silhouette rendered per frame, then the hand."""
+def object_track(inp: StageIInputs, transforms: np.ndarray, camera: Camera, moving_min_m: float,
+                 cancel: threading.Event | None = None) -> ObjectTrack:
+    """Stage I's object per frame for Stage II (:class:`~hoi_ros.arthoi.stage2.ObjectTrack`): the
+    Gaussians moved by Eq. 4 with ``transforms [T, 4, 4]``, their depth and silhouette rendered at
+    the video's resolution, and the frames at which the moving part moves."""
     import torch
 
     from hoi_ros.arthoi.gaussians import TorchCamera, render_image
 
-    cam = TorchCamera.from_camera(scene.camera, torch.float32)
+    cam = TorchCamera.from_camera(camera, torch.float32)
     mu0 = inp.gaussians.means.detach().numpy().astype(np.float64)
     homog = np.concatenate([mu0, np.ones((len(mu0), 1))], 1)
     wd, ws = inp.w_dynamic[:, None], inp.w_static[:, None]
     depth, sil, pts = [], [], []
-    for tf in s1.transforms:
+    for tf in transforms:
         _check_cancel(cancel, "in Stage II")
         means = wd * (homog @ tf.T)[:, :3] + ws * mu0  # Eq. 4
         with torch.no_grad():
@@ -219,11 +256,26 @@ def _stage2(scene: SceneInput, inp: StageIInputs, s1: StageIResult, cfg: ArtHOIC
         depth.append(out["depth"].numpy())
         sil.append(out["silhouette"].numpy())
         pts.append(means)
-    targets, confident = contact_targets(scene.hand_estimate, scene.camera, np.stack(depth), np.stack(sil),
-                                         np.stack(pts), cfg.stage2)
-    hand, _ = refine_hand(scene.hand_estimate, targets, confident, cfg.stage2, cfg.stage2.use_contact_loss,
-                          progress=progress, cancel=cancel)
-    return hand
+    dynamic = inp.w_dynamic > inp.w_static
+    points = np.stack(pts)
+    return ObjectTrack(np.stack(depth), np.stack(sil), points, dynamic, part_moving(points, dynamic, moving_min_m))
+
+
+def _stage2(scene: SceneInput, inp: StageIInputs, s1: StageIResult, cfg: ArtHOIConfig,
+            progress: Callable[[int, int], None] | None = None, cancel: threading.Event | None = None
+            ) -> StageIIResult:
+    """Stage II on Stage I's object (:func:`object_track`), then the hand (Eq. 9-12)."""
+    track = object_track(inp, s1.transforms, scene.camera, cfg.stage2.moving_min_m, cancel)
+    estimate = np.asarray(scene.hand_estimate, dtype=np.float64)
+    if estimate.shape[1] == 21:
+        return refine_hand(estimate, scene.camera, track, scene.hand_masks, cfg.stage2, scene.fps, progress, cancel)
+    # Two hands: each refined on its own; one hand mask holds both, so no silhouette term.
+    one = replace(cfg.stage2, use_silhouette_loss=False)
+    runs = [refine_hand(estimate[:, k:k + 21], scene.camera, track, None, one, scene.fps, progress, cancel)
+            for k in (0, 21)]
+    return StageIIResult(np.concatenate([r.joints for r in runs], 1), np.concatenate([r.params for r in runs], 1),
+                         np.concatenate([r.targets for r in runs], 1), np.concatenate([r.confident for r in runs], 1),
+                         {k: runs[0].terms.get(k, 0.0) + runs[1].terms.get(k, 0.0) for k in runs[0].terms})
 
 
 def recovered_sequence(scene: SceneInput, result: ArtHOIResult, prompt: str = "",

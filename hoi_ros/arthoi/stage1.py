@@ -127,6 +127,86 @@ def gaussian_tracks(inp: StageIInputs, dynamic: np.ndarray) -> tuple[np.ndarray,
     return idx, tracks, visible
 
 
+class FrameObjective:
+    """Stage I's objective at one frame (Eq. 5): ``lambda_r L_r + lambda_tr L_tr + lambda_a L_a +
+    lambda_s L_s`` of the moving part's parameters ``p [6]`` (rotation vector about the dynamic
+    Gaussians' canonical centroid, translation). Shared by :func:`optimise_articulation` and the
+    joint optimisation (:mod:`hoi_ros.arthoi.joint`)."""
+
+    def __init__(self, inp: StageIInputs, cfg: StageIConfig, rcfg: RenderConfig) -> None:
+        self.cfg = cfg
+        self.frames = _Frames(inp, rcfg)
+        self.gaussians = inp.gaussians
+        mu0 = inp.gaussians.means.detach()
+        self.mu0 = mu0
+        self.wd = torch.as_tensor(inp.w_dynamic, dtype=mu0.dtype)[:, None]
+        self.ws = torch.as_tensor(inp.w_static, dtype=mu0.dtype)[:, None]
+        self.dynamic = inp.w_dynamic > inp.w_static
+        self.centre = mu0[torch.as_tensor(self.dynamic)].mean(0) if self.dynamic.any() else mu0.mean(0)
+        self.pairs = torch.as_tensor(inp.pairs, dtype=torch.long).reshape(-1, 2)
+        self.d0 = (mu0[self.pairs[:, 0]] - mu0[self.pairs[:, 1]]).norm(dim=1) if len(self.pairs) else None
+        self.full_cam = TorchCamera.from_camera(inp.camera, torch.float32)
+        self.track_idx, self.tracks, self.track_vis = gaussian_tracks(inp, self.dynamic)
+
+    def move(self, p: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """``points [N, 3]`` (canonical) moved rigidly by ``T^d`` of the parameters ``p``."""
+        rot = rotvec_to_matrix(p[:3])
+        return (points - self.centre) @ rot.T + self.centre + p[3:]
+
+    def means_of(self, p: torch.Tensor) -> torch.Tensor:
+        return self.wd * self.move(p, self.mu0) + self.ws * self.mu0  # Eq. 4
+
+    def track_targets(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        seen = self.track_vis[t]
+        return (torch.as_tensor(self.track_idx[seen], dtype=torch.long),
+                torch.as_tensor(self.tracks[t][seen], dtype=self.mu0.dtype))
+
+    def loss(self, p: torch.Tensor, t: int, prev: torch.Tensor, prev2: torch.Tensor | None,
+             targets: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg, frames = self.cfg, self.frames
+        tr_idx_t, tr_target_t = targets
+        means = self.means_of(p)
+        out = render(self.gaussians.with_means(means), frames.camera, frames.pixels, background=frames.background)
+        obj, valid = frames.obj[t], frames.valid[t]
+        colour = (((out["rgb"] - frames.rgb[t]) ** 2).sum(-1) * obj).sum() / obj.sum().clamp(min=1.0)
+        sil = (((out["silhouette"] - obj) ** 2) * valid).sum() / valid.sum().clamp(min=1.0)
+        loss_r = colour + cfg.beta_silhouette * sil  # Eq. 6
+        loss = cfg.lambda_r * loss_r
+        parts = {"L_r": float(loss_r.detach())}
+        if cfg.use_tracking_loss and len(tr_idx_t):
+            uv, _ = self.full_cam.project(means[tr_idx_t])
+            loss_tr = (((uv - tr_target_t) / TRACK_UNIT_PX) ** 2).sum(-1).mean()  # Eq. 8
+            loss = loss + cfg.lambda_tr * loss_tr
+            parts["L_tr"] = float(loss_tr.detach())
+        if cfg.use_articulation_loss and self.d0 is not None:
+            d = (means[self.pairs[:, 0]] - means[self.pairs[:, 1]]).norm(dim=1)
+            loss_a = ((d - self.d0) ** 2).sum()  # Eq. 7
+            loss = loss + cfg.lambda_a * loss_a
+            parts["L_a"] = float(loss_a.detach())
+        if cfg.use_smoothness_loss:
+            loss_s = ((p - 2 * prev + prev2) ** 2).sum() if prev2 is not None else ((p - prev) ** 2).sum()
+            loss = loss + cfg.lambda_s * loss_s
+            parts["L_s"] = float(loss_s.detach())
+        return loss, parts
+
+    def transforms(self, params: np.ndarray) -> np.ndarray:
+        """``[T, 4, 4]`` world transforms ``T^d(t)`` of the parameters ``[T, 6]``."""
+        n = len(params)
+        transforms = np.tile(np.eye(4), (n, 1, 1))
+        c = self.centre.numpy().astype(np.float64)
+        for t in range(n):
+            rot = Rotation.from_rotvec(params[t, :3]).as_matrix()
+            transforms[t, :3, :3] = rot
+            transforms[t, :3, 3] = c - rot @ c + params[t, 3:]
+        return transforms
+
+
+def early_stop(history: list[float], cfg: StageIConfig) -> bool:
+    """No relative improvement of ``early_stop_rel`` over the last ``early_stop_patience`` values."""
+    k = cfg.early_stop_patience
+    return len(history) > k and history[-k - 1] - min(history[-k:]) < cfg.early_stop_rel * abs(history[-k - 1])
+
+
 def optimise_articulation(inp: StageIInputs, cfg: StageIConfig | None = None, rcfg: RenderConfig | None = None,
                           progress: Callable[[int, int, int, float], None] | None = None,
                           cancel: threading.Event | None = None) -> StageIResult:
@@ -137,37 +217,19 @@ def optimise_articulation(inp: StageIInputs, cfg: StageIConfig | None = None, rc
     cfg = cfg or StageIConfig()
     rcfg = rcfg or RenderConfig()
     start = time.perf_counter()
-    frames = _Frames(inp, rcfg)
-    tcam = frames.camera
-    g = inp.gaussians
-    mu0 = g.means.detach()
-    wd = torch.as_tensor(inp.w_dynamic, dtype=mu0.dtype)[:, None]
-    ws = torch.as_tensor(inp.w_static, dtype=mu0.dtype)[:, None]
-    dynamic = inp.w_dynamic > inp.w_static
-    centre = mu0[torch.as_tensor(dynamic)].mean(0) if dynamic.any() else mu0.mean(0)
-    pairs = torch.as_tensor(inp.pairs, dtype=torch.long).reshape(-1, 2)
-    d0 = (mu0[pairs[:, 0]] - mu0[pairs[:, 1]]).norm(dim=1) if len(pairs) else None
-    full_cam = TorchCamera.from_camera(inp.camera, torch.float32)
-    track_idx, tracks, track_vis = gaussian_tracks(inp, dynamic)
+    objective = FrameObjective(inp, cfg, rcfg)
+    dtype = objective.mu0.dtype
     n = inp.video.shape[0]
     params = np.zeros((n, 6))  # rotvec, translation about the centroid
     iters = np.zeros(n, dtype=int)
     final = np.zeros(n)
     terms: list[dict[str, float]] = [{}]
-
-    def means_of(p: torch.Tensor) -> torch.Tensor:
-        rot = rotvec_to_matrix(p[:3])
-        moved = (mu0 - centre) @ rot.T + centre + p[3:]
-        return wd * moved + ws * mu0  # Eq. 4
-
     for t in range(1, n):
         init = params[t - 1] + (params[t - 1] - params[t - 2] if t >= 2 else 0.0)
-        p = torch.tensor(init, dtype=mu0.dtype, requires_grad=True)
-        prev = torch.as_tensor(params[t - 1], dtype=mu0.dtype)
-        prev2 = torch.as_tensor(params[t - 2], dtype=mu0.dtype) if t >= 2 else None
-        seen = track_vis[t]
-        tr_idx_t = torch.as_tensor(track_idx[seen], dtype=torch.long)
-        tr_target_t = torch.as_tensor(tracks[t][seen], dtype=mu0.dtype)
+        p = torch.tensor(init, dtype=dtype, requires_grad=True)
+        prev = torch.as_tensor(params[t - 1], dtype=dtype)
+        prev2 = torch.as_tensor(params[t - 2], dtype=dtype) if t >= 2 else None
+        targets = objective.track_targets(t)
         opt = torch.optim.Adam([p], lr=cfg.lr)
         history: list[float] = []
         best = (np.inf, init.copy(), {})
@@ -175,28 +237,7 @@ def optimise_articulation(inp: StageIInputs, cfg: StageIConfig | None = None, rc
             if cancel is not None and cancel.is_set():
                 raise GenerationCancelled(f"Stage I cancelled at frame {t} of {n}")
             opt.zero_grad()
-            means = means_of(p)
-            out = render(g.with_means(means), tcam, frames.pixels, background=frames.background)
-            obj, valid = frames.obj[t], frames.valid[t]
-            colour = (((out["rgb"] - frames.rgb[t]) ** 2).sum(-1) * obj).sum() / obj.sum().clamp(min=1.0)
-            sil = (((out["silhouette"] - obj) ** 2) * valid).sum() / valid.sum().clamp(min=1.0)
-            loss_r = colour + cfg.beta_silhouette * sil  # Eq. 6
-            loss = cfg.lambda_r * loss_r
-            parts = {"L_r": float(loss_r.detach())}
-            if cfg.use_tracking_loss and len(tr_idx_t):
-                uv, _ = full_cam.project(means[tr_idx_t])
-                loss_tr = (((uv - tr_target_t) / TRACK_UNIT_PX) ** 2).sum(-1).mean()  # Eq. 8
-                loss = loss + cfg.lambda_tr * loss_tr
-                parts["L_tr"] = float(loss_tr.detach())
-            if cfg.use_articulation_loss and d0 is not None:
-                d = (means[pairs[:, 0]] - means[pairs[:, 1]]).norm(dim=1)
-                loss_a = ((d - d0) ** 2).sum()  # Eq. 7
-                loss = loss + cfg.lambda_a * loss_a
-                parts["L_a"] = float(loss_a.detach())
-            if cfg.use_smoothness_loss:
-                loss_s = ((p - 2 * prev + prev2) ** 2).sum() if prev2 is not None else ((p - prev) ** 2).sum()
-                loss = loss + cfg.lambda_s * loss_s
-                parts["L_s"] = float(loss_s.detach())
+            loss, parts = objective.loss(p, t, prev, prev2, targets)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p], cfg.grad_clip)
             value = float(loss.detach())
@@ -204,20 +245,13 @@ def optimise_articulation(inp: StageIInputs, cfg: StageIConfig | None = None, rc
                 best = (value, p.detach().numpy().copy(), parts)
             opt.step()
             history.append(value)
-            k = cfg.early_stop_patience
-            if len(history) > k and history[-k - 1] - min(history[-k:]) < cfg.early_stop_rel * abs(history[-k - 1]):
+            if early_stop(history, cfg):
                 break
         params[t], final[t], iters[t] = best[1], best[0], len(history)
         terms.append(best[2])
         if progress is not None:
             progress(t, n, len(history), best[0])
-    transforms = np.tile(np.eye(4), (n, 1, 1))
-    c = centre.numpy().astype(np.float64)
-    for t in range(n):
-        rot = Rotation.from_rotvec(params[t, :3]).as_matrix()
-        transforms[t, :3, :3] = rot
-        transforms[t, :3, 3] = c - rot @ c + params[t, 3:]
-    return StageIResult(transforms, iters, final, terms, time.perf_counter() - start)
+    return StageIResult(objective.transforms(params), iters, final, terms, time.perf_counter() - start)
 
 
 @dataclass

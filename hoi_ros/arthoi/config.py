@@ -112,6 +112,9 @@ class StageIIConfig:
     use_contact_loss: bool = True  # ablation "w/o L_k"
     use_smoothness_loss: bool = True  # ablation "w/o L_s"
     use_silhouette_loss: bool = True
+    # The whole-body path (hoi_ros.arthoi.body): the user's SMPL-X .npz, and L_fs's weight (App. A)
+    smplx_model_path: str | None = None
+    lambda_fs: float = 10.0  # App. A
 
 
 @dataclass

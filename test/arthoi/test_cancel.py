@@ -7,20 +7,11 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 from arthoi_scenes import CFG, scene_with_hand
 
 from hoi_ros.arthoi.config import ArtHOIConfig
 from hoi_ros.arthoi.pipeline import run_arthoi
 from hoi_ros.core.generation import GenerationCancelled
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_cancel_in_stage1_stops_within_a_frame_and_stage2_within_an_iteration() -> None:

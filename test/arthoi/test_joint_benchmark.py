@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from arthoi_scenes import CFG, scene_with_hand
 
 from hoi_ros.arthoi.benchmark import (
@@ -24,14 +23,6 @@ from hoi_ros.arthoi.benchmark import (
 )
 from hoi_ros.arthoi.config import ArtHOIConfig
 from hoi_ros.arthoi.pipeline import run_arthoi
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_joint_optimisation_returns_the_part_motion_and_the_hand() -> None:

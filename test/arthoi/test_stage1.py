@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
@@ -19,14 +18,6 @@ HINGE_AXIS = np.array([0.0, 0.0, 1.0])
 FINAL_DEG = 50.0
 FRAMES = 7
 ANGLE_TOLERANCE_DEG = 4.0  # the stated tolerance on the final hinge angle
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def hinged_scene() -> tuple[SceneInput, np.ndarray]:

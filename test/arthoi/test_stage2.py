@@ -31,14 +31,6 @@ from hoi_ros.core.camera import Camera, look_at
 TIPS = list(FINGERTIPS)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _wall_scene(frames: int = 4):
     """A wall at y = 0 (x, z in [-0.1, 0.1]) seen from the front, rendered with the Gaussian
     renderer, and a hand whose fingertips are 2 cm in front of it."""

@@ -215,7 +215,7 @@ def markdown_table(result: dict[str, Any]) -> str:
             txt = ("—" if not np.isfinite(v) else "exact" if "psnr" in m and v > 99 else
                    f"{v:.3f}" if m in ("ssim", "tc", "hand_iou") else f"{v:.2f}")
             ci = s.get("vs_all", {}).get(m)
-            if ci and np.isfinite(ci[0]) and row != "ground truth":
+            if ci and np.isfinite(ci[0]) and row != "ground truth" and txt != "exact":
                 txt += f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if m not in ("ssim", "tc", "hand_iou") else \
                     f" [{ci[0]:+.3f}, {ci[1]:+.3f}]"
             cells.append(txt)

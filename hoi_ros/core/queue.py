@@ -20,13 +20,14 @@ the queue; a running one stops within one generator step.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,24 +261,34 @@ class GenerationQueue:
         )
 
     def _write(self, request_id: str, seq: HOISequence) -> tuple[str, str]:
-        final = self.output_root / request_id
-        partial = self.output_root / f".{request_id}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        try:
+        with request_folder(self.output_root, request_id) as partial:
             # The full file name, not the stem: a dot in the id ("v1.2") is not a suffix.
             seq.save(partial / f"{request_id}.npz", video_quality=self.video_quality)
             if self.extra_files is not None:
                 self.extra_files(partial, request_id, seq)
-            os.rename(partial, final)  # fails if final appeared meanwhile: never overwrite
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
+        final = self.output_root / request_id
         npz = final / f"{request_id}.npz"
         video = final / f"{request_id}.mp4"
         if not npz.is_file() or (seq.video is not None and not video.is_file()):
             raise FileNotFoundError(f"{final} lacks {npz.name} or {video.name} after writing")
         return (str(video) if seq.video is not None else ""), str(npz)
+
+
+@contextlib.contextmanager
+def request_folder(output_root: str | os.PathLike, request_id: str) -> Iterator[Path]:
+    """Write a request's outputs complete or not at all: yields the hidden ``.<request_id>.partial``
+    folder, renamed to ``<request_id>`` when the block ends without an error (never over an existing
+    folder), removed when it raises."""
+    root = Path(output_root)
+    final, partial = root / request_id, root / f".{request_id}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+        os.rename(partial, final)  # fails if final appeared meanwhile: never overwrite
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
 
 
 def remove_partial_folders(output_root: str | os.PathLike) -> list[Path]:

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hoi_ros.core.camera import Camera
+
 NUM_JOINTS = 21
 
 
@@ -77,12 +79,15 @@ def soft_argmax(heat: torch.Tensor, scale: float) -> torch.Tensor:
     return torch.stack([(p.sum(2) * us).sum(-1), (p.sum(3) * vs).sum(-1)], dim=-1)
 
 
-def project_joints(joints: np.ndarray, intrinsics: np.ndarray, extrinsics: np.ndarray) -> np.ndarray:
-    """World joints ``[..., 3]`` → pixels ``[..., 2]`` (OpenCV pinhole, the package's camera)."""
-    homog = np.concatenate([joints, np.ones(joints.shape[:-1] + (1,))], axis=-1)
-    cam = homog @ extrinsics.T
-    uvw = cam[..., :3] @ intrinsics.T
-    return uvw[..., :2] / np.maximum(uvw[..., 2:3], 1e-6)
+def item_keypoints(item: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """A dataset item's hand joints in its video's pixels: keypoints ``[T, 21, 2]`` float32 and
+    ``visible [T, 21]`` (inside the image), through the item's camera."""
+    h, w = int(item["video"].shape[1]), int(item["video"].shape[2])
+    cam = Camera(w, h, item["intrinsics"].numpy(), item["extrinsics"].numpy())
+    kp, _ = cam.project(item["hand"].numpy().astype(np.float64))
+    with np.errstate(invalid="ignore"):  # NaN behind the camera: not visible
+        visible = (kp[..., 0] >= 0) & (kp[..., 0] <= w - 1) & (kp[..., 1] >= 0) & (kp[..., 1] <= h - 1)
+    return kp.astype(np.float32), visible
 
 
 def frames_from_dataset(root: str | Path, size: tuple[int, int], num_frames: int, fps: float,
@@ -92,18 +97,15 @@ def frames_from_dataset(root: str | Path, size: tuple[int, int], num_frames: int
     from hoi_ros.data.sim import SimHOIDataset
 
     ds = SimHOIDataset(root, num_frames=num_frames, fps=fps, size=size, fields=("segmentation",))
-    out: dict[str, list[np.ndarray]] = {"frames": [], "keypoints": [], "mask": []}
+    out: dict[str, list[np.ndarray]] = {"frames": [], "keypoints": [], "visible": [], "mask": []}
     for i in range(len(ds) if limit is None else min(limit, len(ds))):
         item = ds[i]
+        kp, visible = item_keypoints(item)
         out["frames"].append(item["video"].numpy())
-        out["keypoints"].append(project_joints(item["hand"].numpy().astype(np.float64), item["intrinsics"].numpy(),
-                                               item["extrinsics"].numpy()).astype(np.float32))
+        out["keypoints"].append(kp)
+        out["visible"].append(visible)
         out["mask"].append(item["segmentation"].numpy() == 1)
-    data = {k: np.concatenate(v) for k, v in out.items()}
-    h, w = size
-    kp = data["keypoints"]
-    data["visible"] = (kp[..., 0] >= 0) & (kp[..., 0] <= w - 1) & (kp[..., 1] >= 0) & (kp[..., 1] <= h - 1)
-    return data
+    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def estimator_loss(model: HandEstimator, frames: torch.Tensor, keypoints: torch.Tensor, visible: torch.Tensor,

@@ -46,7 +46,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -67,7 +66,7 @@ from hoi_ros.arthoi.scene_io import check_scene, load_scene
 from hoi_ros.core.camera import Camera
 from hoi_ros.core.generation import GenerationCancelled, RequestError
 from hoi_ros.core.geometry import pose_matrix
-from hoi_ros.core.queue import remove_partial_folders
+from hoi_ros.core.queue import remove_partial_folders, request_folder
 from hoi_ros.core.sequence import HOISequence
 from hoi_ros.msg import HOIMotion
 from hoi_ros.nodes.conversions import sequence_to_motion_msg
@@ -466,18 +465,10 @@ class ArticulateNode(Node):
 
     def _write(self, request_id: str, seq: HOISequence, summary: dict[str, Any]) -> Path:
         """``<output_root>/<request_id>/`` with the sequence and the summary, complete or not at all."""
-        final = self.output_root / request_id
-        partial = self.output_root / f".{request_id}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        try:
+        with request_folder(self.output_root, request_id) as partial:
             seq.save(partial / f"{request_id}.npz")
             (partial / f"{request_id}.json").write_text(json.dumps(summary, indent=2))
-            os.rename(partial, final)  # fails if final appeared meanwhile: never overwrite
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
-        return final / f"{request_id}.npz"
+        return self.output_root / request_id / f"{request_id}.npz"
 
     def _markers(self, seq: HOISequence, result: ArtHOIResult, stamp: Any) -> MarkerArray:
         joint = result.joint

@@ -37,16 +37,17 @@ import torch
 from hoi_ros.data.hand_estimator import (
     HandEstimator,
     frames_from_dataset,
+    item_keypoints,
     keypoint_error,
     load_estimator,
     mask_iou,
     predict,
-    project_joints,
     save_estimator,
     train_estimator,
 )
 from hoi_ros.diffusion.video_metrics import psnr, ssim, temporal_consistency
 from hoi_ros.pam.conditions import CONDITIONS, condition_images, encode_conditions, subset_keep
+from hoi_ros.pam.generate import DEFAULT_MODEL
 from hoi_ros.pam.pipeline import PAMPipeline
 from hoi_ros.pam.pooled_text import mean_pooled
 
@@ -64,12 +65,10 @@ def load_items(pipe: PAMPipeline, root: str | Path, limit: int | None = None) ->
     items = []
     for i in range(len(ds) if limit is None else min(limit, len(ds))):
         it = ds[i]
-        kp = project_joints(it["hand"].numpy().astype(np.float64), it["intrinsics"].numpy(), it["extrinsics"].numpy())
-        h, w = clip.height, clip.width
-        vis = (kp[..., 0] >= 0) & (kp[..., 0] <= w - 1) & (kp[..., 1] >= 0) & (kp[..., 1] <= h - 1)
+        kp, vis = item_keypoints(it)
         items.append({"video": it["video"].numpy(), "depth": it["depth"], "segmentation": it["segmentation"],
                       "keypoint_map": it["keypoint_map"], "prompt": it["prompt"], "task": it["task"],
-                      "keypoints": kp.astype(np.float32), "visible": vis,
+                      "keypoints": kp, "visible": vis,
                       "hand_mask": it["segmentation"].numpy() == 1})
     return items
 
@@ -225,7 +224,7 @@ def markdown_table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="models/pam_small", help="a shipped model folder or a config YAML")
+    ap.add_argument("--model", default=str(DEFAULT_MODEL), help="a shipped model folder or a config YAML")
     ap.add_argument("--data", required=True, help="held-out sim dataset (python -m hoi_ros.sim.dataset)")
     ap.add_argument("--estimator", required=True, help="hand estimator folder (trained there when absent)")
     ap.add_argument("--train-data", default=None, help="sim dataset the estimator trains on when absent")

@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from hoi_ros.diffusion.recipes import RecipeFile
+
 CHAINS = {"image": ("image_base", "image"), "video": ("video_base", "video")}
 SPLITS = ("train", "val", "test")
 SHIPPED_PARTS = {"image_transformer": ("image_base", "transformer"), "image_controlnet": ("image", "controlnet"),
@@ -40,7 +42,7 @@ SHIPPED_PARTS = {"image_transformer": ("image_base", "transformer"), "image_cont
 
 
 @dataclass
-class PAMRecipe:
+class PAMRecipe(RecipeFile):
     """``config/recipes/pam_small.yaml`` (relative paths: the YAML's folder)."""
 
     output_dir: str = "out/pam_small"
@@ -54,29 +56,11 @@ class PAMRecipe:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, output_dir: str | None = None) -> PAMRecipe:
-        file = Path(path)
-        if not file.is_file():
-            raise ValueError(f"config: {file} does not exist")
-        raw = yaml.safe_load(file.read_text()) or {}
-        unknown = set(raw) - (set(cls.__dataclass_fields__) - {"base_dir"})
-        if unknown:
-            raise ValueError(f"recipe: unknown field(s) {sorted(unknown)}")
-        cfg = cls(**raw, base_dir=file.resolve().parent)
-        if output_dir is not None:
-            cfg.output_dir = output_dir
+        cfg = cls.read(path, output_dir)
         missing = {s for chain in CHAINS.values() for s in chain} - set(cfg.stages)
         if missing:
             raise ValueError(f"recipe.stages: missing {sorted(missing)}")
         return cfg
-
-    def path(self, value: str) -> Path:
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.base_dir / p).resolve()
-
-    @property
-    def out(self) -> Path:
-        p = Path(self.output_dir).expanduser()
-        return p if p.is_absolute() else Path.cwd() / p
 
 
 def split_root(cfg: PAMRecipe, split: str) -> Path:

@@ -47,12 +47,14 @@ from typing import Any
 import torch
 import yaml
 
+from hoi_ros.diffusion.recipes import RecipeFile
+
 STAGES = ("data", "vae", "mdm", "latents", "full", "without_vid", "eval", "ship")
 SPLITS = ("train", "val", "test")
 
 
 @dataclass
-class RecipeConfig:
+class RecipeConfig(RecipeFile):
     """``config/recipes/svimo_*.yaml``: see the module docstring and ``config/recipes/svimo_embedded_default.yaml``."""
 
     output_dir: str = "out/svimo_tiny"
@@ -71,16 +73,7 @@ class RecipeConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, output_dir: str | None = None) -> RecipeConfig:
-        file = Path(path)
-        if not file.is_file():
-            raise ValueError(f"config: {file} does not exist")
-        raw = yaml.safe_load(file.read_text()) or {}
-        unknown = set(raw) - (set(cls.__dataclass_fields__) - {"base_dir"})
-        if unknown:
-            raise ValueError(f"recipe: unknown field(s) {sorted(unknown)}")
-        cfg = cls(**raw, base_dir=file.resolve().parent)
-        if output_dir:
-            cfg.output_dir = output_dir
+        cfg = cls.read(path, output_dir)
         for split in SPLITS:
             if split not in cfg.data:
                 raise ValueError(f"data.{split}: missing (seed and episodes)")
@@ -88,16 +81,6 @@ class RecipeConfig:
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"data: train/val/test seeds must differ (held-out episodes), got {seeds}")
         return cfg
-
-    def path(self, value: str) -> Path:
-        """A path of the recipe YAML (relative to its folder)."""
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.base_dir / p).resolve()
-
-    @property
-    def out(self) -> Path:
-        p = Path(self.output_dir).expanduser()
-        return p if p.is_absolute() else Path.cwd() / p
 
 
 # ---------------------------------------------------------------------- helpers

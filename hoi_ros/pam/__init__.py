@@ -13,8 +13,10 @@ Paper: ``shared/papers/pam-pose-appearance-motion-engine.md``; guide: ``docs/pam
 - :mod:`~hoi_ros.pam.config` (YAML configs, tiny and paper scale on one code path),
   :mod:`~hoi_ros.pam.models` (building both controlled models), :mod:`~hoi_ros.pam.pipeline`
   (``PAMPipeline``, a :class:`hoi_ros.core.generation.Generator`), :mod:`~hoi_ros.pam.train`
-  (one ControlNet training command per stage), :mod:`~hoi_ros.pam.generate` (sim request → video
+  (one training command per stage: a base or a ControlNet), :mod:`~hoi_ros.pam.generate` (sim request → video
   on the command line), :mod:`~hoi_ros.pam.params` (parameter counts on the meta device),
+  :mod:`~hoi_ros.pam.recipe` (the small PAM trained here and shipped in ``models/pam_small``),
+  :mod:`~hoi_ros.pam.evaluate` (held-out table with baselines and the condition ablation),
   ``bench/pam_controlnets.py`` (forward/backward time and memory of each ControlNet).
 
 Layer: a model; imports ``core``, ``diffusion``, ``data`` and ``sim`` (Stage I), never another model

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -144,7 +145,7 @@ def run_chains(cfg: PAMRecipe, cache: Path) -> dict[str, float]:
     def chain(kind: str) -> subprocess.Popen:
         steps = [c for c, s in zip(chain_commands(cfg, kind, cache), CHAINS[kind]) if not stage_done(cfg, s)]
         log = cfg.out / f"{kind}_chain.log"
-        script = " && ".join(f'echo "stage {c[4]} start $(date +%s)" && ' + " ".join(map(_quote, c))
+        script = " && ".join(f'echo "stage {c[4]} start $(date +%s)" && ' + shlex.join(c)
                              + f' && echo "stage {c[4]} end $(date +%s)"' for c in steps) or "true"
         return subprocess.Popen(["bash", "-c", script], stdout=log.open("a"), stderr=subprocess.STDOUT, env=env)
 
@@ -157,18 +158,15 @@ def run_chains(cfg: PAMRecipe, cache: Path) -> dict[str, float]:
     for kind, proc in zip(kinds, procs):
         if proc.wait() != 0:
             raise RuntimeError(f"the {kind} chain failed: see {cfg.out / f'{kind}_chain.log'}")
+        started: dict[str, float] = {}
         for line in (cfg.out / f"{kind}_chain.log").read_text().splitlines():
             parts = line.split()
             if len(parts) == 4 and parts[0] == "stage" and parts[2] in ("start", "end"):
-                times.setdefault(parts[1], 0.0)
-                times[parts[1]] += float(parts[3]) * (1 if parts[2] == "end" else -1)
+                if parts[2] == "start":
+                    started[parts[1]] = float(parts[3])
+                elif parts[1] in started:  # an interrupted run's start has no end: only complete runs count
+                    times[parts[1]] = times.get(parts[1], 0.0) + float(parts[3]) - started.pop(parts[1])
     return times
-
-
-def _quote(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
 
 
 def final_loss(log: Path, last: int = 100) -> float:

@@ -45,7 +45,6 @@ import gc
 import importlib
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +65,7 @@ from hoi_ros.nodes.frames import optical_frame
 from hoi_ros.nodes.graph import refuse_duplicate_name
 from hoi_ros.nodes.image_conversion import image_to_msg
 from hoi_ros.nodes.parameters import declare
+from hoi_ros.nodes.queued_goals import QueuedGoals
 from hoi_ros.nodes.runtime import StartupError, guarded_service, resolve_path, spin_node
 from hoi_ros.nodes.validation import RequestError, validate_request
 from hoi_ros.srv import Generate as GenerateSrv
@@ -200,8 +200,7 @@ class GeneratorNode(LifecycleNode):
         self.path_pub = self.create_publisher(String, "sequence_path", latched)
         self.service = self.create_service(GenerateSrv, "generate", guarded_service(self, self._on_service),
                                            callback_group=group)
-        self._goal_jobs: dict[bytes, Job] = {}
-        self._goal_lock = threading.Lock()
+        self.goals = QueuedGoals(STAGE_SPANS, GenerateAction.Result, GenerateAction.Feedback, self.get_logger())
         self.action_server = ActionServer(
             self, GenerateAction, "generate", execute_callback=self._on_execute,
             goal_callback=self._on_goal, cancel_callback=self._on_cancel, callback_group=group,
@@ -374,54 +373,10 @@ class GeneratorNode(LifecycleNode):
         return GoalResponse.ACCEPT
 
     def _on_cancel(self, goal_handle: Any) -> CancelResponse:
-        with self._goal_lock:
-            job = self._goal_jobs.get(bytes(goal_handle.goal_id.uuid))
-        if job is not None and self.queue is not None:
-            self.queue.cancel(job)  # a waiting job ends now; a running one within a step
-        return CancelResponse.ACCEPT
+        return self.goals.cancel(goal_handle, self.queue)
 
     def _on_execute(self, goal_handle: Any) -> GenerateAction.Result:
-        try:
-            return self._execute(goal_handle)
-        except Exception as exc:  # answer the goal, keep serving
-            self.get_logger().error(f"goal failed: {type(exc).__name__}: {exc}")
-            result = GenerateAction.Result(success=False, message=f"generation failed: {type(exc).__name__}: {exc}",
-                                           request_id=str(goal_handle.request.request_id))
-            goal_handle.abort()
-            return result
-
-    def _execute(self, goal_handle: Any) -> GenerateAction.Result:
-        key = bytes(goal_handle.goal_id.uuid)
-        state = {"stage": "queued", "progress": 0.0}
-
-        def progress(stage: str, step: int, total: int) -> None:
-            lo, hi = STAGE_SPANS.get(stage, (state["progress"], state["progress"]))
-            frac = lo + (hi - lo) * (step / total if total > 0 else 1.0)
-            state["progress"] = max(state["progress"], frac) if stage != "queued" else 0.0
-            fb = GenerateAction.Feedback(stage=stage, step=max(int(step), 0), total_steps=max(int(total), 0),
-                                         progress=float(state["progress"]))
-            goal_handle.publish_feedback(fb)
-
-        def setup(job: Job) -> None:
-            job.progress = progress
-            with self._goal_lock:
-                self._goal_jobs[key] = job
-            if goal_handle.is_cancel_requested:
-                job.cancel.set()
-
-        try:
-            outcome = self._generate(goal_handle.request, setup)
-        finally:
-            with self._goal_lock:
-                self._goal_jobs.pop(key, None)
-        result = self._fill(GenerateAction.Result(), outcome, bool(goal_handle.request.return_video))
-        if outcome.cancelled and goal_handle.is_cancel_requested:
-            goal_handle.canceled()
-        elif outcome.success:
-            goal_handle.succeed()
-        else:
-            goal_handle.abort()
-        return result
+        return self.goals.execute(goal_handle, self._generate, self._fill)
 
     def destroy_node(self) -> None:
         """Stop the worker and the action server (also after a failed start-up)."""

@@ -53,6 +53,7 @@ from hoi_ros.nodes.graph import refuse_duplicate_name
 from hoi_ros.nodes.image_conversion import camera_info_msg, image_to_msg
 from hoi_ros.nodes.pam_requests import resolve_roots, validate_goal
 from hoi_ros.nodes.parameters import declare, declare_strings
+from hoi_ros.nodes.queued_goals import QueuedGoals
 from hoi_ros.nodes.runtime import StartupError, guarded_callback, resolve_path, spin_node
 
 NO_MODEL = ("no PAM model configured: set the hoi_pam parameter 'model' to a model folder or a config YAML "
@@ -143,8 +144,7 @@ class PAMNode(Node):
         self._playing: tuple[HOISequence, int] | None = None
         self._timer = None
         self._timer_group = MutuallyExclusiveCallbackGroup()
-        self._goal_jobs: dict[bytes, Job] = {}
-        self._goal_lock = threading.Lock()
+        self.goals = QueuedGoals(STAGE_SPANS, PAMGenerate.Result, PAMGenerate.Feedback, self.get_logger())
         self.action_server = ActionServer(
             self, PAMGenerate, "pam/generate", execute_callback=self._on_execute,
             goal_callback=lambda goal: GoalResponse.ACCEPT, cancel_callback=self._on_cancel, callback_group=group,
@@ -171,54 +171,10 @@ class PAMNode(Node):
 
     # ----------------------------------------------------------------- action
     def _on_cancel(self, goal_handle: Any) -> CancelResponse:
-        with self._goal_lock:
-            job = self._goal_jobs.get(bytes(goal_handle.goal_id.uuid))
-        if job is not None and self.queue is not None:
-            self.queue.cancel(job)  # a waiting job ends now; a running one within a step
-        return CancelResponse.ACCEPT
+        return self.goals.cancel(goal_handle, self.queue)
 
     def _on_execute(self, goal_handle: Any) -> PAMGenerate.Result:
-        try:
-            return self._execute(goal_handle)
-        except Exception as exc:  # answer the goal, keep serving
-            self.get_logger().error(f"goal failed: {type(exc).__name__}: {exc}")
-            goal_handle.abort()
-            return PAMGenerate.Result(success=False, message=f"generation failed: {type(exc).__name__}: {exc}",
-                                      request_id=str(goal_handle.request.request_id))
-
-    def _execute(self, goal_handle: Any) -> PAMGenerate.Result:
-        goal = goal_handle.request
-        key = bytes(goal_handle.goal_id.uuid)
-        state = {"progress": 0.0}
-
-        def progress(stage: str, step: int, total: int) -> None:
-            lo, hi = STAGE_SPANS.get(stage, (state["progress"], state["progress"]))
-            frac = lo + (hi - lo) * (step / total if total > 0 else 1.0)
-            state["progress"] = max(state["progress"], frac) if stage != "queued" else 0.0
-            goal_handle.publish_feedback(PAMGenerate.Feedback(
-                stage=stage, step=max(int(step), 0), total_steps=max(int(total), 0),
-                progress=float(state["progress"])))
-
-        def setup(job: Job) -> None:
-            job.progress = progress
-            with self._goal_lock:
-                self._goal_jobs[key] = job
-            if goal_handle.is_cancel_requested:
-                job.cancel.set()
-
-        try:
-            outcome = self._generate(goal, setup)
-        finally:
-            with self._goal_lock:
-                self._goal_jobs.pop(key, None)
-        result = self._fill(PAMGenerate.Result(), outcome, bool(goal.return_video))
-        if outcome.cancelled and goal_handle.is_cancel_requested:
-            goal_handle.canceled()
-        elif outcome.success:
-            goal_handle.succeed()
-        else:
-            goal_handle.abort()
-        return result
+        return self.goals.execute(goal_handle, self._generate, self._fill)
 
     def _generate(self, goal: Any, setup: Any) -> JobOutcome:
         """Validate, queue and wait for one goal (blocks this executor thread, see module doc)."""

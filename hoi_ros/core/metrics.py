@@ -84,3 +84,25 @@ def chamfer_distance(a: Any, b: Any, squared: bool = False, reduce: bool = True)
             near_ab, near_ba = np.sqrt(near_ab), np.sqrt(near_ba)
     per_set = near_ab.mean(-1) + near_ba.mean(-1)
     return _scalar(per_set.mean() if reduce else per_set, is_torch)
+
+
+def yaw_change(points: Any) -> float:
+    """The turn about the vertical (z) axis of a point trajectory ``[T, K, 3]`` from its first to its
+    last frame, in radians (−π, π]: the angle of the least-squares 2D rotation (Procrustes) between the
+    centred xy of frame 0 and of frame T−1, the points corresponding by index. Not a SViMo metric: the
+    ``rotate`` task's yaw error is the difference of this between generated and true motion."""
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim != 3 or p.shape[-1] != 3 or p.shape[0] < 2:
+        raise ValueError(f"yaw_change: expected [T >= 2, K, 3], got {p.shape}")
+    a = p[0, :, :2] - p[0, :, :2].mean(0)
+    b = p[-1, :, :2] - p[-1, :, :2].mean(0)
+    return float(np.arctan2((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum(), (a * b).sum()))
+
+
+def centroid_error(a: Any, b: Any) -> float:
+    """Mean over frames of the distance between the centroids of two point trajectories ``[T, Ka, 3]``
+    and ``[T, Kb, 3]`` (e.g. where a generated object is against where the true one is)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.ndim != 3 or y.ndim != 3 or x.shape[0] != y.shape[0] or x.shape[-1] != 3 or y.shape[-1] != 3:
+        raise ValueError(f"centroid_error: incompatible shapes {x.shape} and {y.shape}")
+    return float(np.linalg.norm(x.mean(1) - y.mean(1), axis=-1).mean())

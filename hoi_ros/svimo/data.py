@@ -32,6 +32,7 @@ from hoi_ros.core.camera import Camera, look_at
 from hoi_ros.core.hand import JOINTS_PER_HAND, num_hands_for
 from hoi_ros.core.render import render_motion_video
 from hoi_ros.core.sequence import HOISequence
+from hoi_ros.data.point_order import POINT_ORDERS, OrderedPoints
 from hoi_ros.data.samples import (
     CachedDataset,
     HalvesLabels,
@@ -71,6 +72,11 @@ class DataConfig:
     # "halves" labels the first K/2 tool and the last K/2 target, the index split of App. B.2 that
     # the sampler draws with (sampling.object_point_labels), so training and sampling render alike.
     point_labels: str = "source"
+    # Order of the K points (hoi_ros.data.point_order): "source" keeps the sim's random sampling order;
+    # "layered_azimuth" sorts each half by height band then azimuth at frame 0, so index i is the same
+    # place on every object and VID's per-frame object token can express shape and yaw (not in the paper).
+    point_order: str = "source"
+    point_order_layers: int = 4
     cache_in_memory: bool = True  # keep decoded samples (deterministic) instead of re-reading them
     seed: int = 0
 
@@ -79,6 +85,10 @@ class DataConfig:
             raise ValueError(f"data.kind: expected one of {DATA_KINDS}, got {self.kind!r}")
         if self.point_labels not in POINT_LABELS:
             raise ValueError(f"data.point_labels: one of {POINT_LABELS}, got {self.point_labels!r}")
+        if self.point_order not in POINT_ORDERS:
+            raise ValueError(f"data.point_order: one of {POINT_ORDERS}, got {self.point_order!r}")
+        if int(self.point_order_layers) < 1:
+            raise ValueError(f"data.point_order_layers: must be positive, got {self.point_order_layers}")
         if self.kind != "synthetic" and not self.path:
             raise ValueError(f"data.path: needed for data.kind={self.kind!r}")
         for name in ("num_samples", "num_frames", "height", "width", "num_object_points"):
@@ -229,4 +239,6 @@ def build_dataset(cfg: DataConfig, model_cfg: Any | None = None) -> Dataset:
         data = LatentCacheDataset(cfg.path)
     if cfg.point_labels == "halves" and cfg.kind != "latents":
         data = HalvesLabels(data)
+    if cfg.point_order == "layered_azimuth" and cfg.kind != "latents":  # a latent cache is stored ordered
+        data = OrderedPoints(data, sets=2, layers=cfg.point_order_layers)
     return CachedDataset(data) if cfg.cache_in_memory else data

@@ -369,7 +369,8 @@ class SViMoTransformer(ModelMixin, ConfigMixin):
         )
         if cfg.use_learned_positional_embeddings and cfg.train_positional_table:
             table = self.patch_embed._buffers.pop("pos_embedding")  # same name, now a parameter
-            self.patch_embed.pos_embedding = nn.Parameter(table.detach().clone())
+            # In the weights' dtype: diffusers builds the table in float64, and a parameter's dtype is the module's.
+            self.patch_embed.pos_embedding = nn.Parameter(table.detach().to(self.patch_embed.proj.weight.dtype))
         # Motion patchify: the same 2D stride convolution layout as the video stream's.
         self.motion_patch_embed = nn.Conv2d(2 * c, dim, kernel_size=(p, p), stride=p, bias=True)
         self.embedding_dropout = nn.Dropout(cfg.dropout)

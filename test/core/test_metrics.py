@@ -53,3 +53,28 @@ def test_metric_shape_errors():
         mpjpe(np.zeros((2, 21, 3)), np.zeros((2, 20, 3)))
     with pytest.raises(ValueError, match="empty"):
         chamfer_distance(np.zeros((1, 0, 3)), np.zeros((1, 2, 3)))
+
+
+def test_yaw_change_measures_the_turn_about_z() -> None:
+    from hoi_ros.core.metrics import yaw_change
+
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(32, 3))
+    for angle in (0.0, 0.6, -1.1, 3.0):
+        c, s = np.cos(angle), np.sin(angle)
+        turned = pts @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]).T + np.array([0.1, -0.2, 0.05])
+        traj = np.stack([pts, pts, turned])
+        assert abs(yaw_change(traj) - angle) < 1e-9
+    with pytest.raises(ValueError, match="T >= 2"):
+        yaw_change(pts[None])
+
+
+def test_centroid_error_is_the_mean_distance_of_the_centres() -> None:
+    from hoi_ros.core.metrics import centroid_error
+
+    a = np.zeros((2, 4, 3))
+    b = np.zeros((2, 6, 3))
+    b[1, :, 0] = 0.1
+    assert abs(centroid_error(a, b) - 0.05) < 1e-12
+    with pytest.raises(ValueError, match="incompatible"):
+        centroid_error(a, b[:1])

@@ -282,6 +282,10 @@ def test_learned_table_trains_through_the_resampling_when_switched_on(tmp_path: 
     assert "patch_embed.pos_embedding" in dict(fixed.named_buffers())
     assert "patch_embed.pos_embedding" not in dict(fixed.named_parameters())
     assert "patch_embed.pos_embedding" in dict(trained.named_parameters())
+    # In the weights' dtype (diffusers builds the table in float64): a float64 parameter would make the
+    # module's dtype (its first parameter's) float64 and the training step cast its inputs to it.
+    assert trained.patch_embed.pos_embedding.dtype == trained.patch_embed.proj.weight.dtype == torch.float32
+    assert next(trained.parameters()).dtype == torch.float32
     assert fixed.state_dict().keys() == trained.state_dict().keys()
     trained.load_state_dict(fixed.state_dict())
     g = torch.Generator().manual_seed(0)

@@ -284,6 +284,10 @@ def task_templates(tasks: list[str], hands: torch.Tensor) -> dict[str, torch.Ten
 def template_baseline(templates: dict[str, torch.Tensor], tasks: list[str], obj: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """The per-task template: each episode's hand is its (true) task's mean training path, the object
-    its ground-truth first frame held still (no model; it knows the task, which SViMo reads from text)."""
-    hand = torch.stack([templates[t] for t in tasks])
+    its ground-truth first frame held still (no model; it knows the task, which SViMo reads from text).
+    A task no training episode had gets the mean of the task paths."""
+    if not templates:
+        raise ValueError("templates: empty (no training episodes)")
+    overall = torch.stack(list(templates.values())).mean(0)
+    hand = torch.stack([templates.get(t, overall) for t in tasks])
     return hand, obj[:, :1].expand_as(obj).clone()

@@ -218,6 +218,56 @@ def _dropout_note(train: dict[str, Any]) -> str:
             "\"Guidance dropout\")")
 
 
+def _objective(prediction_type: str, weighting: str) -> str:
+    """The card's words for the DiT's output and Eq. 5's weighting."""
+    out = "v-prediction (CogVideoX's)" if prediction_type == "v_prediction" else "x₀-prediction (Eq. 2)"
+    if weighting == "cogvideox":
+        return out + ", Eq. 5 weighted by 1/(1 − ᾱₜ) as CogVideoX's fine-tuning scripts (the v-MSE)"
+    return out + ", Eq. 5 unweighted"
+
+
+def _point_order_note(cfg: Any) -> str:
+    if cfg.data.get("point_order", "source") == "source":
+        return ""
+    return ("Object points in a canonical order (each half by height band, then azimuth at frame 0: "
+            "`hoi_ros.data.point_order`; not in the paper). ")
+
+
+def _run_rows(cfg: Any, info: dict[str, Any], t: dict[str, Any], timings: dict[str, Any]) -> list[str]:
+    """One training-table row per SViMo run (every training seed of full and w/o VID)."""
+    from hoi_ros.svimo.experiments.recipe import seed_runs
+
+    rows = []
+    for which in ("full", "without_vid"):
+        for i, (name, seed) in enumerate(seed_runs(cfg, which)):
+            if which == "full":
+                what = ("VID warm-up, then joint SViMo + VID (ω₁ = "
+                        f"{t.get('w_svimo', 1.0)}, ω₂ = {t.get('w_vid', 0.05)}){_motion_noise_note(t)}"
+                        f"{_constraint_note(t)}{_dropout_note(t)}") if i == 0 else "the same, another seed"
+                label = f"{name} (shipped)" if i == 0 else name
+            else:
+                what, label = "the same with the loop switches off", f"{name} (ablation)"
+            rows.append(f"| {label}, seed {seed} | {what} | {t['warmup_steps']} + {t['joint_steps']} | "
+                        f"{_fmt_s(timings.get(name))} |")
+    return rows
+
+
+def _selection_section(out: Path) -> list[str]:
+    """The validation split's table (the design decisions), when the run has one."""
+    from hoi_ros.svimo.experiments.evaluate import configuration_table, markdown_table
+
+    f = out / "select" / "results.json"
+    if not f.is_file():
+        return []
+    results = json.loads(f.read_text())
+    return ["## Selection on the validation split", "",
+            f"{results['episodes']} successful validation episodes (their own seed; the test split below was "
+            "evaluated once, after this). Per configuration: the mean over its training seeds, each seed's "
+            "own mean in brackets, and the difference to the shipped configuration paired per episode on "
+            "the seed-averaged values (mean ± standard error).", "", configuration_table(results), "",
+            "Every row:", "", markdown_table(results), ""]
+
+
 def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[str, Path, str]],
                curve: Path) -> Path:
     """The model card (Markdown) from the run's measured data."""
@@ -246,6 +296,8 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
                   else "config/recipes/svimo_embedded_default.yaml")
     ep = info["dataset_config"]["episode"]
     sim_rel = os.path.relpath(cfg.path(cfg.data.get("config", "sim_dataset_embedded_default.yaml")), path.parent.parent)
+    vae_time = "reused (the previous run's: same data and settings)" if vae.get("reused") else \
+        _fmt_s(timings.get("vae"))
     v = model_cfg.video
     spatial = 2 ** (len(cfg.vae.get("block_out_channels", [0] * 4)) - 1)
     lines = [
@@ -306,7 +358,7 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
         "",
         f"One command: `python -m hoi_ros.svimo.experiments.recipe --config {config_rel}` (progress bars; stages skip "
         "what is done). Threads per training process: "
-        f"{cfg.threads}; the two SViMo runs (and VAE ‖ MDM) run side by side on the two cores.",
+        f"{cfg.threads}; the SViMo runs go two at a time (and VAE ‖ MDM) side by side on the two cores.",
         "",
         "| stage | what | steps | wall time |",
         "| --- | --- | --- | --- |",
@@ -314,30 +366,32 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
         f"| vae | AutoencoderKLCogVideoX {cfg.vae.get('block_out_channels')} → "
         f"{cfg.vae.get('latent_channels')} latent channels, {spatial}× spatial, 4× temporal; L1 (+ foreground "
         f"weight on motion videos) + KL; scaling factor {vae['scaling_factor']:.4f} | "
-        f"{vae['steps']} | {_fmt_s(timings.get('vae'))} |",
-        f"| mdm (baseline) | MDM-like text-only motion diffusion ({mdm.get('params', 0):,} parameters) | "
-        f"{mdm.get('steps', '—')} | {_fmt_s(timings.get('mdm'))} |",
+        f"{vae['steps']} | {vae_time} |",
+        *([f"| mdm (baseline) | MDM-like text-only motion diffusion ({mdm.get('params', 0):,} parameters) | "
+           f"{mdm.get('steps', '—')} | {_fmt_s(timings.get('mdm'))} |"] if mdm else []),
         f"| latents | offline latent cache of the training set | — | {_fmt_s(timings.get('latents'))} |",
-        f"| full (shipped) | VID warm-up, then joint SViMo + VID (ω₁ = {t.get('w_svimo', 1.0)}, ω₂ = "
-        f"{t.get('w_vid', 0.05)}){_motion_noise_note(t)}{_constraint_note(t)}{_dropout_note(t)} | "
-        f"{t['warmup_steps']} + {t['joint_steps']} | {_fmt_s(timings.get('full'))} |",
-        f"| without_vid (ablation) | the same with the loop switches off | {t['warmup_steps']} + {t['joint_steps']} | "
-        f"{_fmt_s(timings.get('without_vid'))} |",
-        f"| eval | held-out evaluation of all four | — | {_fmt_s(timings.get('eval'))} |",
+        *_run_rows(cfg, info, t, timings),
+        f"| select | validation split: every run, the previous model, the baselines | — | "
+        f"{_fmt_s(timings.get('select'))} |",
+        f"| eval | test split, once: every run and the baselines | — | {_fmt_s(timings.get('eval'))} |",
         f"| **total** (data → eval) | | | **{_fmt_s(info.get('total_seconds'))}** |",
         "",
         *([info["timing_note"], ""] if info.get("timing_note") else []),
         f"Batch {t['batch_size']}, AdamW, learning rate {t['lr']}, gradient clipping {t.get('max_grad_norm', 1.0)}, "
-        "t ~ U{0…999} on CogVideoX's noise schedule (scaled-linear, zero terminal SNR), x₀-prediction (Eq. 2). "
+        "t ~ U{0…999} on CogVideoX's noise schedule (scaled-linear, zero terminal SNR), "
+        f"{_objective(model_cfg.dit.prediction_type, t.get('loss_weighting', 'none'))}. "
         f"Final logged losses — shipped: L_SViMo {full_last.get('l_svimo', float('nan')):.4f}, "
         f"L_VID {full_last.get('l_vid', float('nan')):.4f}; w/o VID: L_SViMo "
         f"{novid_last.get('l_svimo', float('nan')):.4f}, L_VID {novid_last.get('l_vid', float('nan')):.4f}; "
-        f"MDM-like: L_VID {mdm.get('last', {}).get('loss', float('nan')):.4f} (single batches, noisy). "
+        + (f"MDM-like: L_VID {mdm.get('last', {}).get('loss', float('nan')):.4f} " if mdm else "")
+        + "(single batches, noisy). "
+        f"{_point_order_note(cfg)}"
         f"VAE reconstruction PSNR on the validation episodes: {vae['val_psnr_rgb']:.1f} dB (RGB), "
         f"{vae['val_psnr_motion']:.1f} dB (rendered motion videos).",
         "",
         f"![training losses]({rel(curve)})",
         "",
+        *_selection_section(out),
         "## Evaluation on held-out episodes",
         "",
         f"`python -m hoi_ros.svimo.experiments.evaluate --run {os.path.relpath(out, Path.cwd())}` — "
@@ -349,8 +403,11 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
         "Mean ± standard error over episodes. MPJPE and Chamfer in cm, MSmo. = mean joint acceleration "
         "(mm/frame², the ground truth's own value in the last row), PSNR/SSIM of the generated video against "
         "the ground-truth frames, TC = mean SSIM of consecutive generated frames (compare with the ground "
-        "truth's). The static baseline is handed the *true* 3D state of frame 0, which the generative models "
-        "never see.",
+        "truth's). Rotate yaw error: |generated − true turn of the object about the vertical| on rotate "
+        "episodes; second object present: share of two-object episodes whose generated target half stays "
+        "within 5 cm of the true target. The per-task template is each episode's true task's mean training "
+        "hand path (no model); it and the static baseline are handed the *true* object of frame 0, which the "
+        "generative models never see.",
         "",
         markdown_table(results),
         "",
@@ -387,10 +444,12 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
 
 
 def _verdict(results: dict[str, Any]) -> str:
-    """One sentence on whether the shipped model beats every baseline on MPJPE and Chamfer."""
+    """One sentence on whether the shipped model beats every other configuration on MPJPE and Chamfer."""
+    from hoi_ros.svimo.experiments.evaluate import configuration
+
     models = results["models"]
-    names = list(models)
-    main = names[0]
+    main = next(iter(models))
+    names = [main] + [n for n in models if configuration(n) != configuration(main)]
     lines = []
     for metric, label in (("mpjpe", "MPJPE"), ("chamfer", "Chamfer")):
         others = {n: models[n]["mean"][metric] for n in names[1:]}

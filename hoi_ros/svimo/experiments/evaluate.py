@@ -28,6 +28,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,9 +42,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from hoi_ros.core.metrics import chamfer_distance, motion_smoothness, mpjpe
+from hoi_ros.core.metrics import centroid_error, chamfer_distance, motion_smoothness, mpjpe, yaw_change
 from hoi_ros.diffusion.video_metrics import psnr, ssim, temporal_consistency
 from hoi_ros.svimo.config import SViMoConfig
+
+SECOND_OBJECT_RADIUS = 0.05  # m: a generated target half whose centre stays this close to the true one is "present"
+# (the sim's target sits 25 cm from the tool, so a half on the tool or between them is far outside it)
 
 
 @dataclass
@@ -52,6 +60,7 @@ class EvalItem:
     video: torch.Tensor  # [T, H, W, 3] uint8
     hand: torch.Tensor  # [T, J, 3] metres
     obj: torch.Tensor  # [T, K, 3] metres
+    labels: torch.Tensor | None = None  # [K] 0 tool, 1 target (the sim's labels; None: one object)
 
 
 @dataclass
@@ -72,8 +81,22 @@ def load_items(root: str | Path, model_cfg: SViMoConfig, limit: int | None = Non
     items = []
     for i in range(len(ds) if limit is None else min(limit, len(ds))):
         it = ds[i]
-        items.append(EvalItem(i, it["prompt"], it["task"], it["video"], it["hand"], it["obj"]))
+        items.append(EvalItem(i, it["prompt"], it["task"], it["video"], it["hand"], it["obj"], it["labels"]))
     return items
+
+
+def lift_prompt_items(items: list[EvalItem]) -> list[EvalItem]:
+    """The two-object episodes with their prompt replaced by the sim's lift prompt for the first object
+    ("pick up the red block and place it on the blue bowl" → "grasp the red block and lift it up"):
+    the second object is still in the image but not in the prompt, which tests whether the 3D output's
+    objects come from the picture or from the prompt's task."""
+    out = []
+    for it in items:
+        m = re.match(r"pick up the (.+?) and ", it.prompt)
+        if it.labels is None or not bool((it.labels == 1).any()) or m is None:
+            continue
+        out.append(dataclasses.replace(it, prompt=f"grasp the {m.group(1)} and lift it up"))
+    return out
 
 
 def episode_metrics(item: EvalItem, hand: torch.Tensor, obj: torch.Tensor, video: torch.Tensor | None
@@ -87,6 +110,15 @@ def episode_metrics(item: EvalItem, hand: torch.Tensor, obj: torch.Tensor, video
     if video is not None:
         out.update(psnr=psnr(video, item.video), ssim=float(ssim(video, item.video).mean()),
                    tc=temporal_consistency(video))
+    if item.task == "rotate":  # the object's turn, generated against true (degrees)
+        diff = yaw_change(obj.double().numpy()) - yaw_change(item.obj.double().numpy())
+        out["yaw_error"] = abs(math.degrees(math.remainder(diff, 2 * math.pi)))
+    if item.labels is not None and bool((item.labels == 1).any()):
+        # A second object in the image: the generated target half (App. B.2's index split) against it.
+        k = obj.shape[1]
+        err = centroid_error(obj[:, k // 2:].double().numpy(), item.obj[:, item.labels == 1].double().numpy())
+        out["target_error"] = err
+        out["second_object"] = float(err < SECOND_OBJECT_RADIUS)
     return out
 
 
@@ -146,8 +178,22 @@ def static_model() -> Callable[[list[EvalItem], int], Generated]:
     return run
 
 
+def template_model(train: list[EvalItem]) -> Callable[[list[EvalItem], int], Generated]:
+    """The per-task template (:func:`~hoi_ros.svimo.experiments.baselines.template_baseline`) over
+    ``train``'s episodes as an evaluation model: no model, it is handed the true task."""
+    from hoi_ros.svimo.experiments.baselines import task_templates, template_baseline
+
+    templates = task_templates([it.task for it in train], torch.stack([it.hand for it in train]))
+
+    def run(items: list[EvalItem], seed: int) -> Generated:
+        hand, obj = template_baseline(templates, [it.task for it in items], torch.stack([it.obj for it in items]))
+        return Generated(None, hand, obj)
+
+    return run
+
+
 # ---------------------------------------------------------------------- the evaluation
-METRICS = ("mpjpe", "msmo", "chamfer", "psnr", "ssim", "tc")
+METRICS = ("mpjpe", "msmo", "chamfer", "psnr", "ssim", "tc", "yaw_error", "target_error", "second_object")
 
 
 def evaluate(models: dict[str, Callable[[list[EvalItem], int], Generated]], items: list[EvalItem],
@@ -237,6 +283,62 @@ def paired_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def configuration(name: str) -> str:
+    """A model row's configuration: its name without `` (shipped)`` and `` seed N`` (the training seed)."""
+    base = name.replace(" (shipped)", "")
+    head, _, tail = base.rpartition(" seed ")
+    return head if head and tail.isdigit() else base
+
+
+def seed_groups(results: dict[str, Any]) -> dict[str, list[str]]:
+    """Model rows grouped by :func:`configuration`, in table order."""
+    groups: dict[str, list[str]] = {}
+    for name in results["models"]:
+        groups.setdefault(configuration(name), []).append(name)
+    return groups
+
+
+def _seed_mean_rows(results: dict[str, Any], names: list[str], metric: str) -> np.ndarray | None:
+    """Per episode, ``metric`` averaged over the training seeds ``names`` (NaN where undefined)."""
+    rows = [results["models"][n].get("per_episode") for n in names]
+    if not all(rows):
+        return None
+    vals = np.array([[r.get(metric, np.nan) for r in rs] for rs in rows], dtype=np.float64)
+    return vals.mean(0)
+
+
+def configuration_table(results: dict[str, Any], metrics: tuple[tuple[str, str, float], ...] = (
+        ("mpjpe", "MPJPE (cm)", 100.0), ("chamfer", "Chamfer (cm)", 100.0),
+        ("yaw_error", "rotate yaw error (°)", 1.0), ("second_object", "second object present (%)", 100.0))) -> str:
+    """Markdown: per configuration (:func:`seed_groups`), each metric's mean over its training seeds with
+    the seeds' own means in brackets (the seed spread), and the difference to the first configuration,
+    paired per episode on the seed-averaged values (mean ± standard error; positive = the first is better
+    for an error metric, worse for "present")."""
+    groups = seed_groups(results)
+    first = next(iter(groups))
+    head = "| configuration (seeds) | " + " | ".join(f"{label} | Δ vs {first}" for _, label, _ in metrics) + " |"
+    lines = [head, "| --- |" + " --- | --- |" * len(metrics)]
+    for cfg_name, names in groups.items():
+        cells = []
+        for metric, _, scale in metrics:
+            per_seed = [results["models"][n]["mean"].get(metric) for n in names]
+            if any(v is None for v in per_seed):
+                cells += ["—", "—"]
+                continue
+            mean = float(np.mean(per_seed)) * scale
+            spread = f" ({', '.join(f'{v * scale:.2f}' for v in per_seed)})" if len(per_seed) > 1 else ""
+            cells.append(f"{mean:.2f}{spread}")
+            a, b = _seed_mean_rows(results, groups[first], metric), _seed_mean_rows(results, names, metric)
+            if cfg_name == first or a is None or b is None:
+                cells.append("—")
+                continue
+            d = (b - a)[~np.isnan(a) & ~np.isnan(b)] * scale
+            sem = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
+            cells.append(f"{d.mean():+.2f} ± {sem:.2f}" if len(d) else "—")
+        lines.append(f"| {cfg_name} ({len(names)}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown_table(results: dict[str, Any]) -> str:
     """The side-by-side table of :func:`evaluate`'s results (mean ± standard error over episodes)."""
     def cell(model: dict[str, Any], m: str, scale: float = 1.0, digits: int = 2) -> str:
@@ -246,14 +348,17 @@ def markdown_table(results: dict[str, Any]) -> str:
 
     gt = results["ground_truth"]
     lines = [
-        "| model | MPJPE (cm) ↓ | MSmo. (mm/frame²) | Chamfer (cm) ↓ | PSNR (dB) ↑ | SSIM ↑ | TC |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model | MPJPE (cm) ↓ | MSmo. (mm/frame²) | Chamfer (cm) ↓ | rotate yaw error (°) ↓ | "
+        "second object present ↑ | PSNR (dB) ↑ | SSIM ↑ | TC |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, model in results["models"].items():
+        present = cell(model, "second_object", 100, 0) + (" %" if "second_object" in model["mean"] else "")
         lines.append(f"| {name} | {cell(model, 'mpjpe', 100)} | {cell(model, 'msmo', 1000)} | "
-                     f"{cell(model, 'chamfer', 100)} | {cell(model, 'psnr', 1, 1)} | {cell(model, 'ssim', 1, 3)} | "
-                     f"{cell(model, 'tc', 1, 3)} |")
-    lines.append(f"| ground truth | 0 | {gt['msmo'] * 1000:.2f} | 0 | — | — | {gt['tc']:.3f} |")
+                     f"{cell(model, 'chamfer', 100)} | {cell(model, 'yaw_error', 1, 1)} | {present} | "
+                     f"{cell(model, 'psnr', 1, 1)} | "
+                     f"{cell(model, 'ssim', 1, 3)} | {cell(model, 'tc', 1, 3)} |")
+    lines.append(f"| ground truth | 0 | {gt['msmo'] * 1000:.2f} | 0 | 0 | 100 % | — | — | {gt['tc']:.3f} |")
     return "\n".join(lines)
 
 
@@ -271,25 +376,101 @@ def per_task_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_models(info: dict[str, Any], cfg: SViMoConfig, train_data: str | Path | None = None,
+               extra: dict[str, str] | None = None) -> dict[str, Callable[[list[EvalItem], int], Generated]]:
+    """The models of a recipe run (``recipe.json``), first the shipped one: every training seed of
+    SViMo w/ VID and w/o VID, the MDM-like baseline when trained, ``extra`` (name → model YAML, run
+    with its own checkpoint, e.g. a previously shipped model), the per-task template over
+    ``train_data`` and the static first frame."""
+    ckpt = info["checkpoints"]
+    names = info.get("run_names") or {"full": ["full"], "without_vid": ["without_vid"]}
+    models: dict[str, Callable[[list[EvalItem], int], Generated]] = {}
+    for which, label, yaml_key in (("full", "SViMo w/ VID", "model_yaml"),
+                                   ("without_vid", "SViMo w/o VID", "ablation_yaml")):
+        for i, name in enumerate(n for n in names[which] if n in ckpt):
+            seed = info.get(f"{name}_result", {}).get("seed")
+            tag = f"{label} (shipped)" if which == "full" and i == 0 else label  # its own YAML: the loop switches act
+            models[tag + ("" if seed is None or len(names[which]) == 1 else f" seed {seed}")] = svimo_model(
+                info[yaml_key], ckpt[name], info["vae"])
+    for name, model_yaml in (extra or {}).items():
+        models[name] = svimo_model(model_yaml, SViMoConfig.from_yaml(model_yaml).checkpoint)
+    if ckpt.get("mdm"):
+        models["MDM-like (text only)"] = mdm_model(ckpt["mdm"], cfg)
+    if train_data is not None:
+        models["per-task template (no model)"] = template_model(load_items(train_data, cfg))
+    models["static first frame (GT)"] = static_model()
+    return models
+
+
+def _cost(name: str) -> float:
+    """A rough relative cost of a model row (the closed loop re-encodes a motion video every step)."""
+    if name.startswith("SViMo w/o VID"):
+        return 2.0
+    return 3.0 if name.startswith(("SViMo", "previous")) else 0.1
+
+
+def split_models(names: list[str], parts: int) -> list[list[str]]:
+    """``names`` in ``parts`` groups of about equal :func:`_cost` (greedy, costliest first)."""
+    groups: list[list[str]] = [[] for _ in range(max(1, parts))]
+    loads = [0.0] * len(groups)
+    for name in sorted(names, key=_cost, reverse=True):
+        i = loads.index(min(loads))
+        groups[i].append(name)
+        loads[i] += _cost(name)
+    return [g for g in groups if g]
+
+
 def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None,
-                 seed: int = 0, batch_size: int = 20, limit: int | None = None) -> dict[str, Any]:
-    """Evaluate the models a recipe run trained (``run_dir/recipe.json`` names them) on its held-out
-    test episodes (or ``data``); writes ``results.json`` and ``results.md`` into ``out``."""
+                 seed: int = 0, batch_size: int = 20, limit: int | None = None,
+                 extra: dict[str, str] | None = None, prompts: str = "episode", only: list[str] | None = None,
+                 processes: int = 1) -> dict[str, Any]:
+    """Evaluate the models a recipe run trained (``run_dir/recipe.json`` names them; :func:`run_models`)
+    on its held-out test episodes (or ``data``); writes ``results.json`` and ``results.md`` into ``out``.
+    ``prompts="lift"``: only the two-object episodes, with :func:`lift_prompt_items`' prompts; ``only``:
+    these rows only. ``processes`` > 1: the rows are split (:func:`split_models`) over that many
+    one-thread processes (this one and children), every batch seeded as in one process (so the rows
+    pair up as in one process); the rows are merged in table order."""
     run = Path(run_dir)
     info = json.loads((run / "recipe.json").read_text())
-    model_yaml = info["model_yaml"]
-    cfg = SViMoConfig.from_yaml(model_yaml)
+    cfg = SViMoConfig.from_yaml(info["model_yaml"])
     items = load_items(data or info["test_data"], cfg, limit)
-    models: dict[str, Callable[[list[EvalItem], int], Generated]] = {
-        "SViMo w/ VID (shipped)": svimo_model(model_yaml, info["checkpoints"]["full"], info["vae"]),
-    }
-    if info["checkpoints"].get("without_vid"):  # its own YAML: the loop switches also act at sampling
-        models["SViMo w/o VID"] = svimo_model(info["ablation_yaml"], info["checkpoints"]["without_vid"], info["vae"])
-    if info["checkpoints"].get("mdm"):
-        models["MDM-like (text only)"] = mdm_model(info["checkpoints"]["mdm"], cfg)
-    models["static first frame (GT)"] = static_model()
-    results = evaluate(models, items, seed=seed, batch_size=batch_size)
+    if prompts == "lift":
+        items = lift_prompt_items(items)
+    elif prompts != "episode":
+        raise ValueError(f"prompts: 'episode' or 'lift', got {prompts!r}")
+    models = run_models(info, cfg, info.get("train_data"), extra)
+    if only is not None:
+        unknown = sorted(set(only) - set(models))
+        if unknown:
+            raise ValueError(f"only: no model rows {unknown}; rows: {list(models)}")
+        models = {k: v for k, v in models.items() if k in only}
     out_dir = Path(out) if out else run / "eval"
+    children = []
+    if processes > 1:
+        here, *others = split_models(list(models), processes)
+        torch.set_num_threads(1)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        for i, names in enumerate(others):
+            args = [sys.executable, "-m", "hoi_ros.svimo.experiments.evaluate", "--run", str(run), "--out",
+                    str(out_dir / f"part{i + 1}"), "--seed", str(seed), "--batch-size", str(batch_size),
+                    "--threads", "1", "--prompts", prompts, "--only", *names]
+            args += ["--data", str(data or info["test_data"])] + (["--limit", str(limit)] if limit else [])
+            args += [a for name, path in (extra or {}).items() for a in ("--extra", f"{name}={path}")]
+            out_dir.mkdir(parents=True, exist_ok=True)
+            log = open(out_dir / f"part{i + 1}.log", "w")  # closed after the child ends
+            children.append((subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env), log, i + 1))
+        order = list(models)
+        models = {k: v for k, v in models.items() if k in here}
+    results = evaluate(models, items, seed=seed, batch_size=batch_size)
+    for proc, log, i in children:
+        code = proc.wait()
+        log.close()
+        if code != 0:
+            raise RuntimeError(f"evaluation part {i} failed (exit {code}): {out_dir / f'part{i}.log'}")
+        part = json.loads((out_dir / f"part{i}" / "results.json").read_text())
+        results["models"].update(part["models"])
+    if children:
+        results["models"] = {k: results["models"][k] for k in order}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     (out_dir / "results.md").write_text(markdown_table(results) + "\n\n" + per_task_table(results) + "\n\n"
@@ -306,10 +487,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=20)
     ap.add_argument("--limit", type=int, help="first N episodes only")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    ap.add_argument("--prompts", choices=("episode", "lift"), default="episode",
+                    help="lift: the two-object episodes with a lift prompt naming only the first object")
+    ap.add_argument("--only", nargs="+", help="these model rows only (names as in the table)")
+    ap.add_argument("--extra", action="append", default=[], metavar="NAME=YAML",
+                    help="a further model row: a model YAML run with its own checkpoint")
+    ap.add_argument("--processes", type=int, default=1, help="split the rows over this many one-thread processes")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    results = evaluate_run(a.run, a.data, a.out, a.seed, a.batch_size, a.limit)
+    extra = dict(e.split("=", 1) for e in a.extra)
+    results = evaluate_run(a.run, a.data, a.out, a.seed, a.batch_size, a.limit, extra=extra, prompts=a.prompts,
+                           only=a.only, processes=a.processes)
     print(markdown_table(results))
     print()
     print(per_task_table(results))

@@ -19,8 +19,12 @@ itself resumes from its last checkpoint):
 4. ``full`` ‖ ``without_vid`` (side by side) — Alg. 1 for the shipped model: ``warmup_steps`` of VID
    warm-up then ``joint_steps`` of closed-loop joint training, L = ω₁ L_SViMo + ω₂ L_VID (ω₁ = 1,
    ω₂ = 0.05, §4.2); and Table 3's "w/o VID" ablation, the same recipe with the loop switches off.
-5. ``eval`` — :mod:`hoi_ros.svimo.experiments.evaluate` on the test episodes: shipped SViMo, w/o VID, MDM-like and
-   the static ground-truth first frame, side by side.
+   With ``training_seeds: [a, b, …]`` each runs once per seed (``full``, ``full_seed{b}``, …; two at a
+   time); the first seed's ``full`` is the one that ships.
+5. ``select`` then ``eval`` — :mod:`hoi_ros.svimo.experiments.evaluate` of every run, the models named in
+   ``eval.compare_with``, MDM-like (when trained), the per-task template and the static ground-truth
+   first frame: first on the validation split (the decisions, per configuration paired over the
+   seeds), then on the test episodes, once.
 6. ``ship`` — ``models/…``: the trained model as a diffusers-style folder (``model_index.json`` +
    ``transformer/``, ``vid/``, ``vae/``, safetensors only; :func:`hoi_ros.svimo.weights.save_svimo`), the
    demo's reference image (a held-out episode's first frame); contact sheets of four tasks, the
@@ -49,7 +53,7 @@ import yaml
 
 from hoi_ros.diffusion.recipes import RecipeFile
 
-STAGES = ("data", "vae", "mdm", "latents", "full", "without_vid", "eval", "ship")
+STAGES = ("data", "vae", "mdm", "latents", "full", "without_vid", "select", "eval", "ship")
 SPLITS = ("train", "val", "test")
 
 
@@ -61,6 +65,9 @@ class RecipeConfig(RecipeFile):
     model: str = "../models/svimo/embedded_default.yaml"
     ablation_model: str = "../models/svimo/embedded_default_without_vid.yaml"
     seed: int = 0
+    # Training seeds of the SViMo runs (full and w/o VID each), compared paired on the validation split;
+    # the first is the shipped one. Default: [seed].
+    training_seeds: list[int] = field(default_factory=list)
     threads: int = 1
     parallel: bool = True  # run the independent stage pairs as two processes
     data: dict[str, Any] = field(default_factory=dict)
@@ -132,6 +139,24 @@ def split_root(cfg: RecipeConfig, split: str) -> Path:
     return cfg.out / "data" / split
 
 
+def sim_data(cfg: RecipeConfig, split: str) -> dict[str, Any]:
+    """The :class:`~hoi_ros.svimo.data.DataConfig` mapping of a split: tool/target halves, and the point
+    order of ``data.point_order`` (``source`` by default)."""
+    return {"kind": "sim", "path": str(split_root(cfg, split)), "point_labels": "halves",
+            "point_order": str(cfg.data.get("point_order", "source"))}
+
+
+def seed_runs(cfg: RecipeConfig, which: str) -> list[tuple[str, int]]:
+    """(stage name, training seed) of every run of ``full`` or ``without_vid``: the first of
+    ``training_seeds`` is the plain name (the shipped run), the others ``{which}_seed{N}``."""
+    seeds = [int(x) for x in (cfg.training_seeds or [cfg.seed])]
+    return [(which if i == 0 else f"{which}_seed{s}", s) for i, s in enumerate(seeds)]
+
+
+def training_stages(cfg: RecipeConfig) -> list[str]:
+    return [name for which in ("full", "without_vid") for name, _ in seed_runs(cfg, which)]
+
+
 # ---------------------------------------------------------------------- stages
 def stage_data(cfg: RecipeConfig) -> None:
     """Write the train / val / test sim datasets (disjoint seeds; same seed → same bytes)."""
@@ -160,7 +185,8 @@ def stage_data(cfg: RecipeConfig) -> None:
             tasks[e["task"]][1] += int(bool(e["success"]))
         counts[split] = {"seed": int(spec["seed"]), "episodes": int(spec["episodes"]),
                          "successful": sum(v[1] for v in tasks.values()), "per_task": tasks}
-    _update_info(cfg.out, data=counts, test_data=str(split_root(cfg, "test")), dataset_config=dcfg.to_dict())
+    _update_info(cfg.out, data=counts, test_data=str(split_root(cfg, "test")), train_data=str(split_root(cfg, "train")),
+                 dataset_config=dcfg.to_dict())
 
 
 def _train_samples(cfg: RecipeConfig, which: str = "full") -> Any:
@@ -168,29 +194,38 @@ def _train_samples(cfg: RecipeConfig, which: str = "full") -> Any:
     from hoi_ros.svimo.data import DataConfig, build_dataset
 
     model_cfg = SViMoConfig.from_dict(model_dict(cfg, which))
-    data = DataConfig(kind="sim", path=str(split_root(cfg, "train")), point_labels="halves")
-    return build_dataset(data, model_cfg), model_cfg
+    return build_dataset(DataConfig(**sim_data(cfg, "train")), model_cfg), model_cfg
 
 
 def stage_vae(cfg: RecipeConfig) -> None:
-    """Train the small VAE on the training episodes (RGB + rendered motion videos)."""
+    """Train the small VAE on the training episodes (RGB + rendered motion videos), or, with
+    ``vae.reuse`` (a VAE folder this recipe trained before on the same data and settings), take it
+    as it is; then measure it on the validation episodes."""
     from hoi_ros.data.samples import clips_from_dataset
     from hoi_ros.diffusion.vae import VAEConfig, build_vae
     from hoi_ros.diffusion.vae_train import VAETrainConfig, reconstruction_psnr, train_vae
 
-    vcfg = VAETrainConfig.from_dict({"seed": cfg.seed, **cfg.vae})
-    dataset, _ = _train_samples(cfg)
-    rgb, motion = clips_from_dataset(dataset)
-    res = train_vae(vcfg, rgb, motion, cfg.out / "vae")
+    settings = {k: v for k, v in cfg.vae.items() if k != "reuse"}
+    vcfg = VAETrainConfig.from_dict({"seed": cfg.seed, **settings})
+    dataset, model_cfg = _train_samples(cfg)
+    folder = cfg.out / "vae" / "vae"
+    if cfg.vae.get("reuse"):
+        source = cfg.path(cfg.vae["reuse"])
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(source, folder)
+        scaling, seconds, reused = json.loads((folder / "config.json").read_text())["scaling_factor"], 0.0, str(source)
+    else:
+        rgb, motion = clips_from_dataset(dataset)
+        res = train_vae(vcfg, rgb, motion, cfg.out / "vae")
+        folder, scaling, seconds, reused = res.folder, res.scaling_factor, res.seconds, None
     # Reconstruction quality on the validation episodes (full 17-frame videos).
     from hoi_ros.svimo.data import DataConfig, build_dataset
 
-    _, model_cfg = _train_samples(cfg)
-    val = build_dataset(DataConfig(kind="sim", path=str(split_root(cfg, "val")), point_labels="halves"), model_cfg)
+    val = build_dataset(DataConfig(**sim_data(cfg, "val")), model_cfg)
     val_rgb, val_motion = clips_from_dataset(val)
-    vae = build_vae(VAEConfig(path=str(res.folder), latent_channels=vcfg.latent_channels))
-    _update_info(cfg.out, vae=str(res.folder), vae_result={
-        "scaling_factor": res.scaling_factor, "seconds": round(res.seconds, 1), "steps": vcfg.steps,
+    vae = build_vae(VAEConfig(path=str(folder), latent_channels=vcfg.latent_channels))
+    _update_info(cfg.out, vae=str(folder), vae_result={
+        "scaling_factor": scaling, "seconds": round(seconds, 1), "steps": vcfg.steps, "reused": reused,
         "val_psnr_rgb": round(reconstruction_psnr(vae, val_rgb), 2),
         "val_psnr_motion": round(reconstruction_psnr(vae, val_motion), 2),
         "params": sum(p.numel() for p in vae.model.parameters()),
@@ -223,9 +258,10 @@ def stage_mdm(cfg: RecipeConfig) -> None:
                              "params": count_parameters(build_mdm(mcfg, 0))})
 
 
-def _train_config(cfg: RecipeConfig, which: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"model": model_dict(cfg, which), "data": data, "output_dir": str(cfg.out / which),
-            "seed": cfg.seed, "num_threads": cfg.threads, **cfg.train}
+def _train_config(cfg: RecipeConfig, which: str, data: dict[str, Any], name: str | None = None,
+                  seed: int | None = None) -> dict[str, Any]:
+    return {"model": model_dict(cfg, which), "data": data, "output_dir": str(cfg.out / (name or which)),
+            "seed": cfg.seed if seed is None else seed, "num_threads": cfg.threads, **cfg.train}
 
 
 def stage_latents(cfg: RecipeConfig) -> None:
@@ -241,7 +277,7 @@ def stage_latents(cfg: RecipeConfig) -> None:
     from hoi_ros.svimo.data import DataConfig, build_dataset
     from hoi_ros.svimo.train import Encoders, TrainConfig, encode_batch
 
-    raw = _train_config(cfg, "full", {"kind": "sim", "path": str(split_root(cfg, "train")), "point_labels": "halves"})
+    raw = _train_config(cfg, "full", sim_data(cfg, "train"))
     model_cfg = SViMoConfig.from_dict(raw.pop("model"))
     tcfg = dataclass_from_dict(TrainConfig, raw, "train")
     dataset = build_dataset(DataConfig(**tcfg.data.to_dict()), model_cfg)
@@ -264,31 +300,51 @@ def stage_latents(cfg: RecipeConfig) -> None:
     os.replace(tmp, folder)
 
 
-def stage_svimo(cfg: RecipeConfig, which: str) -> None:
-    """Alg. 1 (VID warm-up, then joint) for ``full`` (shipped) or ``without_vid`` (Table 3)."""
+def stage_svimo(cfg: RecipeConfig, name: str) -> None:
+    """Alg. 1 (VID warm-up, then joint) for a run of ``full`` (shipped) or ``without_vid`` (Table 3),
+    ``name`` one of :func:`training_stages`."""
     from hoi_ros.svimo.train import load_train_config, train
 
-    raw = _train_config(cfg, which, {"kind": "latents", "path": str(cfg.out / "latents")})
+    which = "without_vid" if name.startswith("without_vid") else "full"
+    seed = dict(seed_runs(cfg, which))[name]
+    raw = _train_config(cfg, which, {"kind": "latents", "path": str(cfg.out / "latents")}, name, seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    yaml_path = cfg.out / f"train_{which}.yaml"
+    yaml_path = cfg.out / f"train_{name}.yaml"
     yaml_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     tcfg, model_cfg = load_train_config(yaml_path)
     res = train(tcfg, model_cfg)
     if res.final_checkpoint is None:
         raise RuntimeError(f"{which}: training stopped at step {res.step} of {tcfg.total_steps}")
-    _update_info(cfg.out, checkpoints={which: str(res.final_checkpoint)},
-                 **{f"{which}_result": {"steps": res.step, "variant": res.variant, "last": res.last}})
+    _update_info(cfg.out, checkpoints={name: str(res.final_checkpoint)},
+                 **{f"{name}_result": {"steps": res.step, "variant": res.variant, "last": res.last, "seed": seed}})
 
 
-def stage_eval(cfg: RecipeConfig) -> None:
-    """Held-out evaluation of the shipped model and the baselines (:mod:`hoi_ros.svimo.experiments.evaluate`)."""
+def stage_eval(cfg: RecipeConfig, split: str = "test") -> None:
+    """Evaluation of every trained run and the baselines (:mod:`hoi_ros.svimo.experiments.evaluate`):
+    ``val`` (stage ``select``: the design decisions, paired over the training seeds) or ``test``
+    (stage ``eval``: the held-out episodes, looked at once, after the decisions)."""
     from hoi_ros.svimo.experiments.evaluate import evaluate_run
 
     e = cfg.eval
     torch.set_num_threads(max(1, int(e.get("threads", cfg.threads))))  # nothing else runs beside it
-    _update_info(cfg.out, model_yaml=str(cfg.path(cfg.model)), ablation_yaml=str(cfg.path(cfg.ablation_model)))
-    evaluate_run(cfg.out, seed=int(e.get("seed", 0)), batch_size=int(e.get("batch_size", 20)),
-                 limit=e.get("limit"))
+    _update_info(cfg.out, model_yaml=str(cfg.path(cfg.model)), ablation_yaml=str(cfg.path(cfg.ablation_model)),
+                 run_names={w: [n for n, _ in seed_runs(cfg, w)] for w in ("full", "without_vid")})
+    evaluate_run(cfg.out, data=split_root(cfg, split), out=cfg.out / ("eval" if split == "test" else "select"),
+                 seed=int(e.get("seed", 0)), batch_size=int(e.get("batch_size", 20)), limit=e.get("limit"),
+                 extra=_existing_models(cfg, e.get("compare_with")),
+                 processes=int(e.get("processes", 1)))
+
+
+def _existing_models(cfg: RecipeConfig, named: dict[str, str] | None) -> dict[str, str]:
+    """``eval.compare_with`` (name → model YAML) resolved, without the YAMLs that are not there."""
+    out = {}
+    for name, path in (named or {}).items():
+        full = cfg.path(path)
+        if full.is_file():
+            out[name] = str(full)
+        else:
+            print(f"[recipe] eval.compare_with: {full} not found; {name!r} is left out", flush=True)
+    return out
 
 
 # ---------------------------------------------------------------------- running stages
@@ -299,20 +355,21 @@ def _done(cfg: RecipeConfig, stage: str) -> bool:
         "vae": (out / "vae" / "vae" / "config.json").is_file() and "vae_result" in info,
         "mdm": "mdm" in info.get("checkpoints", {}),
         "latents": (out / "latents").is_dir(),
-        "full": "full" in info.get("checkpoints", {}),
-        "without_vid": "without_vid" in info.get("checkpoints", {}),
+        "select": (out / "select" / "results.json").is_file(),
         "eval": (out / "eval" / "results.json").is_file(),
         "ship": False,
-    }[stage]
+    }.get(stage, stage in info.get("checkpoints", {}))
 
 
 def run_stage(cfg: RecipeConfig, stage: str) -> None:
     """Run one stage in this process (threads: ``cfg.threads``) and record its wall time."""
     torch.set_num_threads(max(1, int(cfg.threads)))
     start = time.time()
-    fn = {"data": stage_data, "vae": stage_vae, "mdm": stage_mdm, "latents": stage_latents,
-          "full": lambda c: stage_svimo(c, "full"), "without_vid": lambda c: stage_svimo(c, "without_vid"),
-          "eval": stage_eval, "ship": stage_ship}[stage]
+    fixed = {"data": stage_data, "vae": stage_vae, "mdm": stage_mdm, "latents": stage_latents,
+             "select": lambda c: stage_eval(c, "val"), "eval": stage_eval, "ship": stage_ship}
+    if stage not in fixed and stage not in training_stages(cfg):
+        raise ValueError(f"stage {stage!r}: one of {list(fixed)[:4] + training_stages(cfg) + list(fixed)[4:]}")
+    fn = fixed.get(stage, lambda c: stage_svimo(c, stage))
     fn(cfg)
     _stage_time(cfg.out, stage, time.time() - start)
 
@@ -328,9 +385,9 @@ def _spawn(config: Path, output: Path, stage: str) -> tuple[subprocess.Popen, Pa
     return proc, log
 
 
-def run_pair(cfg: RecipeConfig, config: Path, here: str, there: str) -> None:
+def run_pair(cfg: RecipeConfig, config: Path, here: str, there: str | None) -> None:
     """``here`` in this process and ``there`` in a child process at the same time (one core each)."""
-    todo = [s for s in (here, there) if not _done(cfg, s)]
+    todo = [s for s in (here, there) if s is not None and not _done(cfg, s)]
     if not cfg.parallel or len(todo) < 2:
         for s in todo:
             print(f"[recipe] stage {s}", flush=True)
@@ -363,14 +420,17 @@ def run_recipe(config: str | Path, output: str | None = None, ship: bool = True,
         if not _done(cfg, stage):
             print("[recipe] stage data", flush=True)
             run_stage(cfg, stage)
-    run_pair(cfg, config, "vae", "mdm")
+    run_pair(cfg, config, "vae", "mdm" if cfg.mdm else None)
     if not _done(cfg, "latents"):
         print("[recipe] stage latents", flush=True)
         run_stage(cfg, "latents")
-    run_pair(cfg, config, "full", "without_vid")
-    if not _done(cfg, "eval"):
-        print("[recipe] stage eval", flush=True)
-        run_stage(cfg, "eval")
+    runs = training_stages(cfg)
+    for i in range(0, len(runs), 2):
+        run_pair(cfg, config, runs[i], runs[i + 1] if i + 1 < len(runs) else None)
+    for stage in ("select", "eval"):  # validation (decisions), then the test split once
+        if not _done(cfg, stage):
+            print(f"[recipe] stage {stage}", flush=True)
+            run_stage(cfg, stage)
     _update_info(cfg.out, total_seconds=round(time.time() - start, 1))
     if ship:
         print("[recipe] stage ship", flush=True)
@@ -399,6 +459,9 @@ def stage_ship(cfg: RecipeConfig) -> None:
     model_cfg = SViMoConfig.from_dict(model_dict(cfg, "full"))
     convert_checkpoint(info["checkpoints"]["full"], tmp, model_cfg.dit, model_cfg.vid, vae=info["vae"])
     write_demo_reference(cfg, info, tmp)
+    for name in s.get("keep", []):  # files of the folder that do not depend on the weights (input coverage)
+        if (models_dir / name).is_file():
+            shutil.copy2(models_dir / name, tmp / name)
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(models_dir)
     os.replace(tmp, models_dir)
@@ -495,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True, help="recipe YAML (config/recipes/svimo_embedded_default.yaml)")
     ap.add_argument("--output", help="override output_dir")
     ap.add_argument("--no-ship", action="store_true", help="train and evaluate only (models/ and docs/ untouched)")
-    ap.add_argument("--only", choices=STAGES, help="run this stage only")
+    ap.add_argument("--only", help="run this stage only: " + ", ".join(STAGES) + " (full_seedN, without_vid_seedN "
+                    "for the further training_seeds)")
     ap.add_argument("--compare-with", type=Path, help="a re-run's output folder: its evaluation and weights "
                     "are compared with this run's and the comparison goes into the model card")
     a = ap.parse_args(argv)

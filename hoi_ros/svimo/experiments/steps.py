@@ -23,16 +23,15 @@ from typing import Any
 import torch
 
 from hoi_ros.svimo.config import SViMoConfig
-from hoi_ros.svimo.experiments.baselines import task_templates, template_baseline
 from hoi_ros.svimo.experiments.evaluate import (
     EvalItem,
-    Generated,
     evaluate,
     load_items,
     markdown_table,
     paired_table,
     static_model,
     svimo_model,
+    template_model,
 )
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "config" / "models" / "svimo" / "embedded_default.yaml"
@@ -44,17 +43,6 @@ def parse_sampler(text: str) -> dict[str, Any]:
     if not steps.isdigit() or int(steps) < 1:
         raise ValueError(f"sampler: expected NAME:STEPS such as dpm:10, got {text!r}")
     return {"name": name, "num_inference_steps": int(steps)}
-
-
-def template_model(train: list[EvalItem]) -> Any:
-    """The per-task template as an evaluation model."""
-    templates = task_templates([it.task for it in train], torch.stack([it.hand for it in train]))
-
-    def run(items: list[EvalItem], seed: int) -> Generated:
-        hand, obj = template_baseline(templates, [it.task for it in items], torch.stack([it.obj for it in items]))
-        return Generated(None, hand, obj)
-
-    return run
 
 
 def demo_seconds(run: Any, item: EvalItem, repeats: int = 2) -> float:

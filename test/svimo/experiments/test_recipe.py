@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
@@ -37,16 +38,17 @@ def write_minuscule(tmp: Path, parallel: bool = False) -> Path:
         {"base": "model.yaml", "loop": {"interaction_guidance": False, "gradient_constraint": False}}))
     recipe = {
         "output_dir": str(tmp / "run"), "model": "model.yaml", "ablation_model": "model_novid.yaml",
-        "seed": 0, "threads": 1, "parallel": parallel,
-        "data": {"config": "sim.yaml", "workers": 1, "train": {"seed": 0, "episodes": 3},
+        "seed": 0, "training_seeds": [0, 3], "threads": 1, "parallel": parallel,
+        "data": {"config": "sim.yaml", "workers": 1, "point_order": "layered_azimuth",
+                 "train": {"seed": 0, "episodes": 3},
                  "val": {"seed": 1, "episodes": 2}, "test": {"seed": 2, "episodes": 2}},
         "vae": {"block_out_channels": [8, 8, 8, 8], "latent_channels": 4, "norm_num_groups": 4, "steps": 2,
                 "batch_size": 1, "clip_frames": 9},
         "train": {"batch_size": 2, "warmup_steps": 2, "joint_steps": 2, "lr": 1e-3, "checkpoint_every": 100,
-                  "log_every": 1},
+                  "log_every": 1, "loss_weighting": "cogvideox"},
         "mdm": {"d_model": 24, "num_layers": 1, "num_heads": 2, "time_embed_dim": 32},
-        "eval": {"seed": 0, "batch_size": 2},
-        "ship": {"models_dir": "shipped", "model_card": "card.md", "images": "images",
+        "eval": {"seed": 0, "batch_size": 2, "compare_with": {"elsewhere": "missing.yaml"}, "processes": 2},
+        "ship": {"models_dir": "shipped", "model_card": "card.md", "images": "images", "keep": ["notes.txt"],
                  "sheets": ["grasp_lift", "push"], "demo_task": "grasp_lift"},
     }
     path = tmp / "recipe.yaml"
@@ -55,32 +57,41 @@ def write_minuscule(tmp: Path, parallel: bool = False) -> Path:
 
 
 def test_recipe_runs_end_to_end(tmp_path: Path) -> None:
-    from hoi_ros.svimo.experiments.recipe import run_recipe
+    from hoi_ros.svimo.experiments.recipe import run_recipe, same_weights
 
+    (tmp_path / "shipped").mkdir()
+    (tmp_path / "shipped" / "notes.txt").write_text("kept")  # a weight-independent file: kept on re-shipping
     info = run_recipe(write_minuscule(tmp_path))
     run = tmp_path / "run"
     # Every stage ran and recorded its time; the datasets come from the three seeds.
-    for stage in ("data", "vae", "mdm", "latents", "full", "without_vid", "eval", "ship"):
+    for stage in ("data", "vae", "mdm", "latents", "full", "full_seed3", "without_vid", "without_vid_seed3",
+                  "select", "eval", "ship"):
         assert stage in info["timings"], stage
     assert [info["data"][s]["seed"] for s in ("train", "val", "test")] == [0, 1, 2]
     # Both SViMo runs did warm-up + joint steps with their Table 3 variants.
     assert info["full_result"]["steps"] == 4 and info["full_result"]["variant"] == "SViMo w/ VID"
     assert info["without_vid_result"]["variant"] == "SViMo w/o VID"
+    assert [info[f"{n}_result"]["seed"] for n in ("full", "full_seed3", "without_vid_seed3")] == [0, 3, 3]
+    assert not same_weights(info["checkpoints"]["full"], info["checkpoints"]["full_seed3"])  # other seed
     phases = [json.loads(line)["phase"] for line in (run / "full" / "loss_log.jsonl").read_text().splitlines()]
     assert phases == ["warmup", "warmup", "joint", "joint"]
     # The evaluation compares all four on the held-out episodes with the motion and video metrics.
     results = json.loads((run / "eval" / "results.json").read_text())
-    assert list(results["models"]) == ["SViMo w/ VID (shipped)", "SViMo w/o VID", "MDM-like (text only)",
-                                       "static first frame (GT)"]
+    models = ["SViMo w/ VID (shipped) seed 0", "SViMo w/ VID seed 3", "SViMo w/o VID seed 0", "SViMo w/o VID seed 3",
+              "MDM-like (text only)", "per-task template (no model)", "static first frame (GT)"]
+    assert list(results["models"]) == models
+    # The validation split saw the same models (a missing compare_with model is left out, not fatal).
+    selection = json.loads((run / "select" / "results.json").read_text())
+    assert list(selection["models"]) == models
     for name, model in results["models"].items():
         assert {"mpjpe", "msmo", "chamfer"} <= set(model["mean"]), name
         assert all(torch.isfinite(torch.tensor(v)) for v in model["mean"].values())
-    assert "psnr" in results["models"]["SViMo w/ VID (shipped)"]["mean"]
+    assert "psnr" in results["models"]["SViMo w/ VID (shipped) seed 0"]["mean"]
     assert "psnr" not in results["models"]["MDM-like (text only)"]["mean"]  # no video
     # What ships: safetensors + JSON + the demo frame, loadable by the generator.
     shipped = tmp_path / "shipped"
     names = sorted(p.relative_to(shipped).as_posix() for p in shipped.rglob("*") if p.is_file())
-    assert names == ["demo.json", "demo_reference.png", "model_index.json",
+    assert names == ["demo.json", "demo_reference.png", "model_index.json", "notes.txt",
                      "transformer/config.json", "transformer/diffusion_pytorch_model.safetensors",
                      "vae/config.json", "vae/diffusion_pytorch_model.safetensors",
                      "vid/config.json", "vid/diffusion_pytorch_model.safetensors"]
@@ -105,7 +116,7 @@ def test_recipe_runs_end_to_end(tmp_path: Path) -> None:
     from hoi_ros.svimo.experiments.recipe import same_weights
 
     assert same_weights(shipped, shipped) and not same_weights(shipped, info["checkpoints"]["full"])
-    assert "| SViMo w/ VID (shipped) |" in text
+    assert "| SViMo w/ VID (shipped) seed 0 |" in text
 
 
 def test_small_trainers_are_deterministic(tmp_path: Path) -> None:
@@ -203,3 +214,19 @@ def test_card_names_every_deviation_of_the_loop() -> None:
     note = _constraint_note({"constraint_paths": ["video"], "constraint_ramp_steps": 3000})
     assert "through ẑ₀ⱽ only" in note and "first 3000 joint steps" in note and "not in the paper" in note
     assert "guidance VID call sees" in _motion_noise_note({"loop_motion_noise": ["guidance"]})
+
+
+@pytest.mark.parametrize("name", ["svimo_embedded_default.yaml", "svimo_embedded_v_weighted.yaml"])
+def test_the_recipe_files_parse_and_name_loadable_models(name: str) -> None:
+    """The shipped model's recipe and the variant that was tried beside it: valid recipes whose model
+    and ablation YAMLs load; the variant ships into out/, never over the shipped model."""
+    from hoi_ros.svimo.config import SViMoConfig
+    from hoi_ros.svimo.experiments.recipe import RecipeConfig, model_dict, training_stages
+
+    cfg = RecipeConfig.from_yaml(ROOT / "config" / "recipes" / name)
+    full, ablation = (SViMoConfig.from_dict(model_dict(cfg, w)) for w in ("full", "without_vid"))
+    assert full.loop.interaction_guidance and not ablation.loop.interaction_guidance
+    assert training_stages(cfg)[0] == "full"
+    if name != "svimo_embedded_default.yaml":
+        assert "out" in cfg.path(cfg.ship["models_dir"]).relative_to(ROOT).parts
+        assert full.dit.prediction_type == "v_prediction" and cfg.train["loss_weighting"] == "cogvideox"

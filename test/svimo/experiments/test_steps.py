@@ -26,3 +26,12 @@ def test_the_template_is_the_mean_path_of_the_true_task_and_the_object_holds_sti
     hand, held = template_baseline(templates, ["rotate", "push"], obj)
     assert torch.allclose(hand[0], (hands[1] + hands[3]) / 2, atol=1e-6)
     assert torch.equal(held[:, 3], obj[:, 0]) and held.shape == obj.shape
+
+
+def test_a_task_without_training_episodes_gets_the_mean_of_the_task_paths() -> None:
+    hands = torch.randn(2, 5, 21, 3, generator=torch.Generator().manual_seed(1))
+    templates = task_templates(["push", "rotate"], hands)
+    hand, _ = template_baseline(templates, ["place"], torch.zeros(1, 5, 8, 3))
+    assert torch.allclose(hand[0], hands.mean(0), atol=1e-6)
+    with pytest.raises(ValueError, match="empty"):
+        template_baseline({}, ["push"], torch.zeros(1, 5, 8, 3))

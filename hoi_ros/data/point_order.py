@@ -12,7 +12,9 @@ permutation is applied to every frame, so the per-point trajectories (correspond
 Point sets (SViMo's tool/target halves, App. B.2) are ordered separately.
 
 Not in the paper: SViMo §4 samples K = 298 points without saying in which order. Chamfer distance
-and every other order-free metric are unchanged by it.
+and every other order-free metric are unchanged by it. Tried once, with three other changes
+(``config/recipes/svimo_embedded_v_weighted.yaml``): the object still did not turn — the sim's prompts
+do not say which way to turn it (docs/benchmarks.md) — so its own effect is not measured.
 """
 
 from __future__ import annotations

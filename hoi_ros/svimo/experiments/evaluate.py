@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -87,6 +88,7 @@ def load_items(root: str | Path, model_cfg: SViMoConfig, limit: int | None = Non
 
 def lift_prompt_items(items: list[EvalItem]) -> list[EvalItem]:
     """The two-object episodes with their prompt replaced by the sim's lift prompt for the first object
+    (``hoi_ros.sim.tasks.prompt_for``'s wording, matched by a test)
     ("pick up the red block and place it on the blue bowl" → "grasp the red block and lift it up"):
     the second object is still in the image but not in the prompt, which tests whether the 3D output's
     objects come from the picture or from the prompt's task."""
@@ -376,47 +378,51 @@ def per_task_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+Model = Callable[[list[EvalItem], int], Generated]
+
+
 def run_models(info: dict[str, Any], cfg: SViMoConfig, train_data: str | Path | None = None,
-               extra: dict[str, str] | None = None) -> dict[str, Callable[[list[EvalItem], int], Generated]]:
-    """The models of a recipe run (``recipe.json``), first the shipped one: every training seed of
-    SViMo w/ VID and w/o VID, the MDM-like baseline when trained, ``extra`` (name → model YAML, run
-    with its own checkpoint, e.g. a previously shipped model), the per-task template over
-    ``train_data`` and the static first frame."""
+               extra: dict[str, str] | None = None) -> dict[str, Callable[[], Model]]:
+    """The rows of a recipe run (``recipe.json``), first the shipped one, each as a constructor (so a
+    process builds only the rows it runs): every training seed of SViMo w/ VID and w/o VID, the
+    MDM-like baseline when trained, ``extra`` (name → model YAML, run with its own checkpoint, e.g. a
+    previously shipped model), the per-task template over ``train_data`` and the static first frame."""
     ckpt = info["checkpoints"]
     names = info.get("run_names") or {"full": ["full"], "without_vid": ["without_vid"]}
-    models: dict[str, Callable[[list[EvalItem], int], Generated]] = {}
+    models: dict[str, Callable[[], Model]] = {}
     for which, label, yaml_key in (("full", "SViMo w/ VID", "model_yaml"),
                                    ("without_vid", "SViMo w/o VID", "ablation_yaml")):
         for i, name in enumerate(n for n in names[which] if n in ckpt):
             seed = info.get(f"{name}_result", {}).get("seed")
             tag = f"{label} (shipped)" if which == "full" and i == 0 else label  # its own YAML: the loop switches act
-            models[tag + ("" if seed is None or len(names[which]) == 1 else f" seed {seed}")] = svimo_model(
-                info[yaml_key], ckpt[name], info["vae"])
+            models[tag + ("" if seed is None or len(names[which]) == 1 else f" seed {seed}")] = functools.partial(
+                svimo_model, info[yaml_key], ckpt[name], info["vae"])
     for name, model_yaml in (extra or {}).items():
-        models[name] = svimo_model(model_yaml, SViMoConfig.from_yaml(model_yaml).checkpoint)
+        models[name] = functools.partial(svimo_model, model_yaml, SViMoConfig.from_yaml(model_yaml).checkpoint)
     if ckpt.get("mdm"):
-        models["MDM-like (text only)"] = mdm_model(ckpt["mdm"], cfg)
+        models["MDM-like (text only)"] = functools.partial(mdm_model, ckpt["mdm"], cfg)
     if train_data is not None:
-        models["per-task template (no model)"] = template_model(load_items(train_data, cfg))
-    models["static first frame (GT)"] = static_model()
+        models["per-task template (no model)"] = lambda: template_model(load_items(train_data, cfg))
+    models["static first frame (GT)"] = static_model
     return models
 
 
-def _cost(name: str) -> float:
-    """A rough relative cost of a model row (the closed loop re-encodes a motion video every step)."""
+def _cost(name: str, sampled: set[str]) -> float:
+    """A rough relative cost of a row: a SViMo model with the closed loop re-encodes a motion video at
+    every step (``sampled``: further rows that sample a model YAML, costed as such)."""
     if name.startswith("SViMo w/o VID"):
         return 2.0
-    return 3.0 if name.startswith(("SViMo", "previous")) else 0.1
+    return 3.0 if name.startswith("SViMo") or name in sampled else 0.1
 
 
-def split_models(names: list[str], parts: int) -> list[list[str]]:
+def split_models(names: list[str], parts: int, sampled: set[str] | frozenset[str] = frozenset()) -> list[list[str]]:
     """``names`` in ``parts`` groups of about equal :func:`_cost` (greedy, costliest first)."""
     groups: list[list[str]] = [[] for _ in range(max(1, parts))]
     loads = [0.0] * len(groups)
-    for name in sorted(names, key=_cost, reverse=True):
+    for name in sorted(names, key=lambda n: _cost(n, set(sampled)), reverse=True):
         i = loads.index(min(loads))
         groups[i].append(name)
-        loads[i] += _cost(name)
+        loads[i] += _cost(name, set(sampled))
     return [g for g in groups if g]
 
 
@@ -438,16 +444,16 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
         items = lift_prompt_items(items)
     elif prompts != "episode":
         raise ValueError(f"prompts: 'episode' or 'lift', got {prompts!r}")
-    models = run_models(info, cfg, info.get("train_data"), extra)
+    rows = run_models(info, cfg, info.get("train_data"), extra)
     if only is not None:
-        unknown = sorted(set(only) - set(models))
+        unknown = sorted(set(only) - set(rows))
         if unknown:
-            raise ValueError(f"only: no model rows {unknown}; rows: {list(models)}")
-        models = {k: v for k, v in models.items() if k in only}
+            raise ValueError(f"only: no model rows {unknown}; rows: {list(rows)}")
+        rows = {k: v for k, v in rows.items() if k in only}
     out_dir = Path(out) if out else run / "eval"
     children = []
     if processes > 1:
-        here, *others = split_models(list(models), processes)
+        here, *others = split_models(list(rows), processes, set(extra or {}))
         torch.set_num_threads(1)
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
         for i, names in enumerate(others):
@@ -459,9 +465,9 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
             out_dir.mkdir(parents=True, exist_ok=True)
             log = open(out_dir / f"part{i + 1}.log", "w")  # closed after the child ends
             children.append((subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env), log, i + 1))
-        order = list(models)
-        models = {k: v for k, v in models.items() if k in here}
-    results = evaluate(models, items, seed=seed, batch_size=batch_size)
+        order = list(rows)
+        rows = {k: v for k, v in rows.items() if k in here}
+    results = evaluate({name: build() for name, build in rows.items()}, items, seed=seed, batch_size=batch_size)
     for proc, log, i in children:
         code = proc.wait()
         log.close()

@@ -149,3 +149,26 @@ def test_rows_split_over_processes_by_cost() -> None:
     assert sorted(a + b) == sorted(names)
     assert sum(n.startswith("SViMo w/ VID") for n in a) == 1 and sum(n.startswith("SViMo w/o") for n in a) == 1
     assert [sorted(g) for g in split_models(names, 1)] == [sorted(names)]
+
+
+def test_rows_that_sample_a_named_model_are_costed_as_models() -> None:
+    from hoi_ros.svimo.experiments.evaluate import split_models
+
+    names = ["SViMo w/ VID (shipped) seed 0", "an earlier model", "per-task template (no model)"]
+    a, b = split_models(names, 2, {"an earlier model"})
+    assert {a[0], b[0]} == {"SViMo w/ VID (shipped) seed 0", "an earlier model"}  # one heavy row each
+
+
+def test_the_lift_prompt_is_the_sims_own() -> None:
+    """The rewritten prompt is the sim's grasp_lift prompt for the first object of a place/tool_use scene."""
+    import torch
+
+    from hoi_ros.sim.objects import make_object
+    from hoi_ros.sim.tasks import prompt_for
+    from hoi_ros.svimo.experiments.evaluate import lift_prompt_items
+
+    tool, bowl = make_object("block", "red"), make_object("bowl", "blue")
+    for task in ("place", "tool_use"):
+        item = dataclasses.replace(_item(task, torch.zeros(3, 4, 3), torch.tensor([0, 0, 1, 1])),
+                                   prompt=prompt_for(task, [tool, bowl]))
+        assert lift_prompt_items([item])[0].prompt == prompt_for("grasp_lift", [tool])

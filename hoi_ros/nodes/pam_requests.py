@@ -135,7 +135,7 @@ def sim_prompt(source: dict[str, Any]) -> str:
     from hoi_ros.sim.tasks import prompt_for
 
     task_request, _ = task_request_from_source(source)
-    return prompt_for(task_request.task, task_request.objects)
+    return prompt_for(task_request.task, task_request.objects, task_request.push_angle, task_request.rotate_angle)
 
 
 def validate_goal(goal: Any, limits: GeneratorLimits, input_roots: Sequence[Path], side: str = "right",

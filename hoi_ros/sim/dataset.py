@@ -56,6 +56,10 @@ TASK_OBJECTS: dict[str, tuple[str, ...]] = {
     "tool_use": ("roller",),
 }
 TASK_TARGETS: dict[str, tuple[str, ...]] = {"place": ("bowl",), "tool_use": ("plate",)}
+# Scene objects the prompt does not name, set where place/tool_use put their targets (beside the
+# hand's path) in a fraction of the one-object tasks: the image, not the prompt, says they are there.
+DISTRACTORS: tuple[str, ...] = ("bowl", "plate")
+DISTRACTOR_TASKS: tuple[str, ...] = ("grasp_lift", "push", "rotate")
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "recipes" / "sim_dataset_default.yaml"
 
 
@@ -66,6 +70,8 @@ class DatasetConfig:
     tasks: tuple[str, ...] = DEFAULT_TASKS
     cameras: tuple[str, ...] = ("third_person", "ego")
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
+    # Fraction of grasp_lift/push/rotate episodes with an unnamed bowl or plate in the scene.
+    distractor_probability: float = 0.0
 
     def __post_init__(self) -> None:
         self.tasks = tuple(self.tasks)
@@ -75,6 +81,8 @@ class DatasetConfig:
             raise ValueError(f"tasks: unknown or empty {unknown}; known: {', '.join(TASK_OBJECTS)}")
         if not self.cameras:
             raise ValueError("cameras: at least one camera preset")
+        if not 0.0 <= float(self.distractor_probability) <= 1.0:
+            raise ValueError(f"distractor_probability: must be within [0, 1], got {self.distractor_probability}")
         for cam in self.cameras:  # raises for an unknown preset
             EpisodeConfig.from_dict({**self.episode.to_dict(), "camera": cam}).make_camera()
 
@@ -94,11 +102,18 @@ class DatasetConfig:
         return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tasks": list(self.tasks), "cameras": list(self.cameras), "episode": self.episode.to_dict()}
+        d = {"tasks": list(self.tasks), "cameras": list(self.cameras), "episode": self.episode.to_dict()}
+        if self.distractor_probability:  # absent when off: earlier manifests stay byte-identical
+            d["distractor_probability"] = float(self.distractor_probability)
+        return d
 
 
-def sample_request(rng: np.random.Generator, tasks: tuple[str, ...] = DEFAULT_TASKS) -> TaskRequest:
-    """A random task, objects (random colours) and poses near the table centre."""
+def sample_request(rng: np.random.Generator, tasks: tuple[str, ...] = DEFAULT_TASKS,
+                   distractor_probability: float = 0.0) -> TaskRequest:
+    """A random task, objects (random colours) and poses near the table centre; with probability
+    ``distractor_probability`` a one-object task also gets an unnamed :data:`DISTRACTORS` object
+    where the two-object tasks put their target (drawn after everything else, so the other draws
+    are those of a dataset without distractors)."""
     task = str(tasks[int(rng.integers(len(tasks)))])
     colors = list(COLORS)
     name = TASK_OBJECTS[task][int(rng.integers(len(TASK_OBJECTS[task])))]
@@ -112,9 +127,15 @@ def sample_request(rng: np.random.Generator, tasks: tuple[str, ...] = DEFAULT_TA
         txy = np.array([0.25, 0.05]) + rng.uniform(-0.02, 0.02, size=2)
         objects.append(target)
         poses.append((np.array([txy[0], txy[1], target.rest_height]), yaw_quat(0.0)))
-    return TaskRequest(task=task, objects=objects, object_poses=poses,
-                       push_angle=float(rng.uniform(-0.3, 0.3)),
-                       rotate_angle=float(rng.choice([-1.0, 1.0]) * rng.uniform(0.7, 1.1)))
+    req = TaskRequest(task=task, objects=objects, object_poses=poses,
+                      push_angle=float(rng.uniform(-0.3, 0.3)),
+                      rotate_angle=float(rng.choice([-1.0, 1.0]) * rng.uniform(0.7, 1.1)))
+    if distractor_probability > 0 and task in DISTRACTOR_TASKS and rng.random() < distractor_probability:
+        other = make_object(DISTRACTORS[int(rng.integers(len(DISTRACTORS)))], colors[int(rng.integers(len(colors)))])
+        oxy = np.array([0.25, 0.05]) + rng.uniform(-0.02, 0.02, size=2)
+        req.objects.append(other)
+        req.object_poses.append((np.array([oxy[0], oxy[1], other.rest_height]), yaw_quat(0.0)))
+    return req
 
 
 def episode_rng(seed: int, index: int) -> np.random.Generator:
@@ -125,7 +146,7 @@ def episode_rng(seed: int, index: int) -> np.random.Generator:
 def episode_plan(seed: int, index: int, cfg: DatasetConfig) -> tuple[TaskRequest, str, int]:
     """(task request, camera preset, simulation seed) of episode ``index`` of the dataset ``seed``."""
     rng = episode_rng(seed, index)
-    req = sample_request(rng, cfg.tasks)
+    req = sample_request(rng, cfg.tasks, cfg.distractor_probability)
     camera = cfg.cameras[int(rng.integers(len(cfg.cameras)))]
     return req, camera, int(rng.integers(2**31))
 
@@ -139,7 +160,7 @@ def make_episode(seed: int, index: int, cfg: DatasetConfig) -> Episode:
 
 def planned_seconds(seed: int, index: int, cfg: DatasetConfig) -> float:
     """Simulated duration of episode ``index`` from its plan alone (no physics): its cost estimate."""
-    req = sample_request(episode_rng(seed, index), cfg.tasks)
+    req = sample_request(episode_rng(seed, index), cfg.tasks, cfg.distractor_probability)
     return float(sum(k.duration for k in plan(req, req.initial_hand or default_start(req))))
 
 

@@ -64,7 +64,8 @@ class HandPose:
 @dataclass
 class TaskRequest:
     """Inputs of one rollout. ``objects[0]`` is the manipulated object (or tool); ``objects[1]``
-    the target for ``place``/``tool_use``. Poses are (position, quaternion w x y z) on the table."""
+    the target for ``place``/``tool_use``, or a scene object the other tasks leave alone. Poses are
+    (position, quaternion w x y z) on the table."""
 
     task: str
     objects: list[ObjectSpec]
@@ -160,15 +161,35 @@ class Keyframe:
     press: float = 0.002
 
 
-def prompt_for(task: str, objects: list[ObjectSpec]) -> str:
-    """The episode's text prompt from the task and the objects' names."""
+# Pushes within this angle (rad) of +y are "straight forward"; the prompt names the side beyond it.
+PUSH_STRAIGHT = 0.1
+# One angle per direction phrase of each task, for enumerating every prompt the sim can give.
+DIRECTION_ANGLES: dict[str, tuple[float, ...]] = {"push": (0.0, 0.2, -0.2), "rotate": (1.0, -1.0)}
+
+
+def direction_phrase(task: str, angle: float) -> str:
+    """The prompt's words for a push or turn direction, in the table frame seen from above (+y
+    forward, +z up, so +x is right): a positive turn about +z is counterclockwise; a positive push
+    angle (radians from +y about +z) pushes to the left."""
+    if task == "rotate":
+        return "counterclockwise" if angle > 0 else "clockwise"
+    if task == "push":
+        if abs(angle) < PUSH_STRAIGHT:
+            return "straight forward"
+        return "forward and to the left" if angle > 0 else "forward and to the right"
+    raise ValueError(f"task: {task!r} has no direction (push and rotate do)")
+
+
+def prompt_for(task: str, objects: list[ObjectSpec], push_angle: float = 0.0, rotate_angle: float = 1.0) -> str:
+    """The episode's text prompt from the task, the objects' names and the push or turn direction
+    (:func:`direction_phrase`). A scene object the task leaves alone is not named."""
     a = objects[0].display_name
     if task == "grasp_lift":
         return f"grasp the {a} and lift it up"
     if task == "push":
-        return f"push the {a} forward across the table"
+        return f"push the {a} {direction_phrase('push', push_angle)} across the table"
     if task == "rotate":
-        return f"grasp the {a} and turn it"
+        return f"grasp the {a} and turn it {direction_phrase('rotate', rotate_angle)}"
     if task == "place":
         return f"pick up the {a} and place it on the {objects[1].display_name}"
     if task == "tool_use":
@@ -188,10 +209,11 @@ def _validate(req: TaskRequest) -> None:
     if req.task not in TASKS:
         raise ValueError(f"task: unknown task {req.task!r}; known: {', '.join(TASKS)}")
     need = 2 if req.task in ("place", "tool_use") else 1
-    if len(req.objects) != need:
-        raise ValueError(f"objects: task {req.task} needs {need} object(s), got {len(req.objects)}")
-    if len(req.object_poses) != need:
-        raise ValueError(f"object_poses: expected {need}, got {len(req.object_poses)}")
+    if len(req.objects) != need and not (need == 1 and len(req.objects) == 2):
+        raise ValueError(f"objects: task {req.task} needs {need} object(s)"
+                         f"{' (and at most one more it leaves alone)' if need == 1 else ''}, got {len(req.objects)}")
+    if len(req.object_poses) != len(req.objects):
+        raise ValueError(f"object_poses: expected {len(req.objects)} (one per object), got {len(req.object_poses)}")
     roles = [o.role for o in req.objects]
     if req.task in ("grasp_lift", "rotate", "place") and roles[0] == ROLE_TARGET:
         raise ValueError(
@@ -413,7 +435,8 @@ def simulate(req: TaskRequest, fps: float = 10.0, scene: SimScene | None = None,
         prev_quat, prev_fingers = key.quat, key.fingers
     traj = Trajectory(
         fps=fps_eff, qpos=np.array(qpos), mocap=np.array(mocap), keypoints=np.array(kps),
-        object_poses=np.array(ops), success=False, prompt=prompt_for(req.task, req.objects),
+        object_poses=np.array(ops), success=False,
+        prompt=prompt_for(req.task, req.objects, req.push_angle, req.rotate_angle),
         info={"task": req.task, "phases": phases,
               "objects": [o.display_name for o in req.objects]},
     )

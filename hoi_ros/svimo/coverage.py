@@ -75,7 +75,9 @@ PRONOUNS = frozenset({"it", "them", "him", "me", "itself"})
 PARTICLES = frozenset({"up", "down", "forward", "forwards", "backward", "backwards", "back", "across", "on", "onto",
                        "over", "into", "in", "inside", "to", "toward", "towards", "from", "off", "out", "with", "at",
                        "by", "next", "near", "under", "above", "below", "around", "away", "along", "through",
-                       "behind", "beside", "between", "of", "for"})
+                       "behind", "beside", "between", "of", "for",
+                       # directions, like "forward": "turn it clockwise", "push it to the left"
+                       "left", "right", "straight", "clockwise", "counterclockwise", "anticlockwise"})
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 
@@ -401,7 +403,7 @@ def sim_training_prompts(dataset_config: Any) -> tuple[list[str], list[str]]:
     the names of those objects."""
     from hoi_ros.sim.dataset import TASK_OBJECTS, TASK_TARGETS
     from hoi_ros.sim.objects import COLORS, make_object
-    from hoi_ros.sim.tasks import prompt_for
+    from hoi_ros.sim.tasks import DIRECTION_ANGLES, prompt_for
 
     prompts: set[str] = set()
     names: set[str] = set()
@@ -412,7 +414,8 @@ def sim_training_prompts(dataset_config: Any) -> tuple[list[str], list[str]]:
                 names.add(obj.noun)
                 targets = [[make_object(t, c) for c in COLORS] for t in TASK_TARGETS.get(task, ())]
                 if not targets:
-                    prompts.add(prompt_for(task, [obj]))
+                    for angle in DIRECTION_ANGLES.get(task, (0.0,)):
+                        prompts.add(prompt_for(task, [obj], push_angle=angle, rotate_angle=angle))
                 for per_colour in targets:
                     for target in per_colour:
                         names.add(target.noun)

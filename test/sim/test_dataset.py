@@ -121,3 +121,34 @@ def test_a_killed_worker_is_replaced_and_its_episode_retried_once(tmp_path: Path
     sim_seed = episode_plan(5, 1, cfg)[2]
     assert f"episode 1 of dataset seed 5 (simulation seed {sim_seed}): its worker died twice (killed by SIGKILL)" \
         in str(info.value)
+
+
+def test_distractors_add_an_unnamed_object_without_changing_the_other_draws() -> None:
+    """``distractor_probability`` puts a bowl or plate beside that share of the one-object tasks;
+    every other draw (task, object, colours, poses, angles) is the one of a dataset without them,
+    and the configuration says so only when it is on."""
+    from hoi_ros.sim.dataset import DISTRACTOR_TASKS, DISTRACTORS, episode_rng, sample_request
+    from hoi_ros.sim.tasks import prompt_for
+
+    with_them = [sample_request(episode_rng(0, i), distractor_probability=1.0) for i in range(40)]
+    without = [sample_request(episode_rng(0, i)) for i in range(40)]
+    extra = 0
+    for a, b in zip(with_them, without):
+        assert (a.task, a.objects[0].display_name, a.push_angle, a.rotate_angle) == \
+            (b.task, b.objects[0].display_name, b.push_angle, b.rotate_angle)
+        if a.task in DISTRACTOR_TASKS:
+            extra += 1
+            assert len(a.objects) == len(a.object_poses) == 2 and a.objects[1].name in DISTRACTORS
+            assert abs(a.object_poses[1][0][0] - 0.25) <= 0.02  # where place/tool_use put their targets
+            assert prompt_for(a.task, a.objects, a.push_angle, a.rotate_angle) == \
+                prompt_for(b.task, b.objects, b.push_angle, b.rotate_angle)
+        else:
+            assert len(a.objects) == len(b.objects)
+    assert extra > 10
+    half = [sample_request(episode_rng(0, i), distractor_probability=0.5) for i in range(200)]
+    one_object_tasks = [r for r in half if r.task in DISTRACTOR_TASKS]
+    assert 0.35 < sum(len(r.objects) == 2 for r in one_object_tasks) / len(one_object_tasks) < 0.65
+    assert "distractor_probability" not in DatasetConfig().to_dict()
+    assert DatasetConfig(distractor_probability=0.4).to_dict()["distractor_probability"] == 0.4
+    with pytest.raises(ValueError, match=r"^distractor_probability"):
+        DatasetConfig(distractor_probability=1.5)

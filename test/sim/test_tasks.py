@@ -17,6 +17,8 @@ from hoi_ros.sim.tasks import (
     TaskRequest,
     Trajectory,
     closed_hand_pose,
+    direction_phrase,
+    prompt_for,
     quat_yaw,
     simulate,
     yaw_quat,
@@ -72,9 +74,14 @@ def test_each_task_succeeds_and_moves_the_object_as_it_says(task: str) -> None:
         direction = np.array([-np.sin(req.push_angle), np.cos(req.push_angle), 0.0])
         assert moved @ direction >= 0.05 and abs(moved[2]) < 0.01
         assert np.linalg.norm(moved - (moved @ direction) * direction) < 0.5 * (moved @ direction)
+        # push_angle 0.2 rad: "to the left" is -x seen from behind the hand (+y forward, +z up); the
+        # knuckles push the block mostly ahead, a little to the left.
+        assert "forward and to the left" in traj.prompt and moved[0] < -0.003
     elif task == "rotate":
         turned = quat_yaw(poses[-1, 0, 3:]) - quat_yaw(poses[0, 0, 3:])
         assert turned <= -0.45 and np.linalg.norm(moved[:2]) < 0.05 and abs(moved[2]) < 0.01
+        # A negative turn about +z is clockwise seen from above, and the prompt says so.
+        assert traj.prompt.endswith("turn it clockwise")
     elif task == "place":
         mug_end, bowl_end = poses[-1, 0, :3], poses[-1, 1, :3]
         assert np.linalg.norm(mug_end[:2] - bowl_end[:2]) < 0.05  # inside the bowl (radius 7 cm)
@@ -86,6 +93,29 @@ def test_each_task_succeeds_and_moves_the_object_as_it_says(task: str) -> None:
         assert np.linalg.norm(_displacement(traj, 1)) < 0.03  # touched, not thrown
     else:
         assert traj.info["wrist_error"] < 0.02 and np.linalg.norm(moved) < 0.01
+
+
+def test_prompts_name_the_push_and_turn_direction() -> None:
+    box = make_object("box", "red")
+    assert prompt_for("rotate", [box], rotate_angle=0.8) == "grasp the red box and turn it counterclockwise"
+    assert prompt_for("rotate", [box], rotate_angle=-0.8) == "grasp the red box and turn it clockwise"
+    assert prompt_for("push", [box], push_angle=0.05) == "push the red box straight forward across the table"
+    assert prompt_for("push", [box], push_angle=-0.2) == "push the red box forward and to the right across the table"
+    assert prompt_for("grasp_lift", [box, make_object("bowl")]) == "grasp the red box and lift it up"
+    with pytest.raises(ValueError, match=r"^task"):
+        direction_phrase("place", 1.0)
+
+
+def test_an_unnamed_scene_object_stays_put_and_out_of_the_prompt() -> None:
+    """A one-object task with a second object beside it: the task succeeds, the other object does
+    not move, and the prompt does not name it (the image alone shows it)."""
+    box, bowl = make_object("box", "red"), make_object("bowl", "blue")
+    req = TaskRequest("rotate", [box, bowl], [_pose(box), _pose(bowl, 0.25, 0.05)], rotate_angle=1.0)
+    traj, _scene = simulate(req, fps=10.0)
+    assert traj.success, traj.info
+    assert traj.object_poses.shape[1] == 2 and np.linalg.norm(_displacement(traj, 1)) < 0.005
+    assert traj.prompt == "grasp the red box and turn it counterclockwise"
+    assert traj.info["objects"] == ["red box", "blue bowl"]
 
 
 def test_left_hand_grasps_too() -> None:
@@ -159,6 +189,8 @@ NAN3 = np.array([0.0, np.nan, 0.03])
      r"object_poses\[0\].position"),
     (lambda: _bad(objects=[make_object("bowl")]), "objects"),
     (lambda: _bad(task="place"), "objects"),
+    (lambda: _bad(objects=[make_object("box"), make_object("bowl"), make_object("plate")]), "objects"),
+    (lambda: _bad(objects=[make_object("box"), make_object("bowl")]), "object_poses"),  # one pose, two objects
     (lambda: _bad(lift_height=float("inf")), "lift_height"),
     (lambda: _bad(rotate_angle=7.0), "rotate_angle"),
     (lambda: _bad(initial_hand=HandPose(np.array([0.0, -0.2, 0.9]))), "initial_hand"),

@@ -173,3 +173,17 @@ def test_statistics_round_trip(tmp_path: Path, shipped: InputCoverage) -> None:
         InputCoverage.load(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="grid"):
         ImageStatistics.from_dict({**shipped.image.to_dict(), "grid": [2, 2]})
+
+
+def test_the_sim_prompts_with_their_directions_are_all_enumerated() -> None:
+    """Every prompt a sim dataset can give is in the enumeration the vocabulary is built from,
+    the push and turn directions included."""
+    from hoi_ros.sim.dataset import DatasetConfig, episode_rng, sample_request
+    from hoi_ros.sim.tasks import prompt_for
+
+    prompts, _names = sim_training_prompts(DatasetConfig())
+    assert "grasp the red box and turn it counterclockwise" in prompts
+    assert "push the red box forward and to the right across the table" in prompts
+    for i in range(60):
+        r = sample_request(episode_rng(3, i), distractor_probability=0.5)
+        assert prompt_for(r.task, r.objects, r.push_angle, r.rotate_angle) in prompts

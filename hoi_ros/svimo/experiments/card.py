@@ -177,6 +177,15 @@ def write_loss_curve(cfg: Any, info: dict[str, Any], path: Path) -> Path:
     return plot_lines(series, path, "training losses (moving average of 10 logged steps; VID warm-up first)")
 
 
+def _distractor_text(dataset_config: dict[str, Any]) -> str:
+    """The data section's words for the unnamed second objects (``distractor_probability``)."""
+    p = float(dataset_config.get("distractor_probability", 0.0))
+    if not p:
+        return ""
+    return (f"; {p:.0%} of the grasp_lift/push/rotate scenes have an unnamed bowl or plate beside the "
+            "object (the prompt does not name it)")
+
+
 def _fmt_s(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -296,7 +305,7 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
                   else "config/recipes/svimo_embedded_default.yaml")
     ep = info["dataset_config"]["episode"]
     sim_rel = os.path.relpath(cfg.path(cfg.data.get("config", "sim_dataset_embedded_default.yaml")), path.parent.parent)
-    vae_time = "reused (the previous run's: same data and settings)" if vae.get("reused") else \
+    vae_time = "reused (an earlier run's, same settings: the recipe's vae.reuse)" if vae.get("reused") else \
         _fmt_s(timings.get("vae"))
     v = model_cfg.video
     spatial = 2 ** (len(cfg.vae.get("block_out_channels", [0] * 4)) - 1)
@@ -341,9 +350,10 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
         "",
         f"MuJoCo episodes from `{sim_rel}` "
         f"({ep['width']}×{ep['height']} RGB from the `{', '.join(info['dataset_config']['cameras'])}` camera, "
-        f"{ep['fps']:g} fps, K = {ep['num_object_points']} object points; tasks sampled uniformly; "
-        "episodes whose simulated task failed are dropped). Splits come from disjoint seeds; the test "
-        "split is used only by the final evaluation.",
+        f"{ep['fps']:g} fps, K = {ep['num_object_points']} object points; tasks sampled uniformly"
+        + _distractor_text(info["dataset_config"])
+        + "; prompts name the push and turn direction; episodes whose simulated task failed are dropped). "
+        "Splits come from disjoint seeds; the test split is used only by the final evaluation.",
         "",
         "| split | seed | episodes | successful (used) | per task (successful / written) |",
         "| --- | --- | --- | --- | --- |",

@@ -112,10 +112,14 @@ def episode_metrics(item: EvalItem, hand: torch.Tensor, obj: torch.Tensor, video
     if video is not None:
         out.update(psnr=psnr(video, item.video), ssim=float(ssim(video, item.video).mean()),
                    tc=temporal_consistency(video))
-    if item.task == "rotate":  # the object's turn, generated against true (degrees)
-        diff = yaw_change(obj.double().numpy()) - yaw_change(item.obj.double().numpy())
+    two_objects = item.labels is not None and bool((item.labels == 1).any())
+    if item.task == "rotate":  # the turned object's turn, generated against true (degrees)
+        # With a second object in the scene, the turned one is the tool half (App. B.2's index split).
+        true_obj = item.obj[:, item.labels == 0] if two_objects else item.obj
+        generated = obj[:, : obj.shape[1] // 2] if two_objects else obj
+        diff = yaw_change(generated.double().numpy()) - yaw_change(true_obj.double().numpy())
         out["yaw_error"] = abs(math.degrees(math.remainder(diff, 2 * math.pi)))
-    if item.labels is not None and bool((item.labels == 1).any()):
+    if two_objects:
         # A second object in the image: the generated target half (App. B.2's index split) against it.
         k = obj.shape[1]
         err = centroid_error(obj[:, k // 2:].double().numpy(), item.obj[:, item.labels == 1].double().numpy())

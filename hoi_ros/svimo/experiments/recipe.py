@@ -199,8 +199,8 @@ def _train_samples(cfg: RecipeConfig, which: str = "full") -> Any:
 
 def stage_vae(cfg: RecipeConfig) -> None:
     """Train the small VAE on the training episodes (RGB + rendered motion videos), or, with
-    ``vae.reuse`` (a VAE folder this recipe trained before on the same data and settings), take it
-    as it is; then measure it on the validation episodes."""
+    ``vae.reuse`` (a VAE folder trained before with the same settings; the recipe's YAML says on what
+    data), take it as it is; then measure it on this run's validation episodes."""
     from hoi_ros.data.samples import clips_from_dataset
     from hoi_ros.diffusion.vae import VAEConfig, build_vae
     from hoi_ros.diffusion.vae_train import VAETrainConfig, reconstruction_psnr, train_vae

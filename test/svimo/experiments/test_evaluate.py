@@ -81,6 +81,27 @@ def test_rotate_yaw_error_compares_the_turns() -> None:
     assert "yaw_error" not in episode_metrics(_item("push", truth), torch.zeros(3, 21, 3), truth, None)
 
 
+def test_rotate_yaw_error_with_a_second_object_is_the_turned_objects() -> None:
+    """A rotate episode with an unnamed bowl beside the box: the turn is the tool half's (first K/2),
+    not the whole cloud's, which the still bowl would halve."""
+    import torch
+
+    from hoi_ros.core.metrics import yaw_change
+    from hoi_ros.svimo.experiments.evaluate import episode_metrics
+
+    pts = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
+    box = _turned(pts, [0.0, 0.4, 0.9])
+    bowl = (torch.randn(8, 3, generator=torch.Generator().manual_seed(2)) + torch.tensor([0.25, 0.05, 0.0]))
+    truth = torch.cat([box, bowl.expand(3, 8, 3)], dim=1)
+    labels = torch.tensor([0] * 8 + [1] * 8)
+    exact = episode_metrics(_item("rotate", truth, labels), torch.zeros(3, 21, 3), truth, None)
+    assert exact["yaw_error"] < 1e-3 and exact["second_object"] == 1.0
+    still = truth[:1].expand_as(truth)
+    m = episode_metrics(_item("rotate", truth, labels), torch.zeros(3, 21, 3), still, None)
+    assert abs(m["yaw_error"] - np.degrees(0.9)) < 1e-3
+    assert abs(np.degrees(yaw_change(truth.numpy())) - np.degrees(0.9)) > 5  # the whole cloud turns less
+
+
 def test_second_object_is_present_only_where_the_target_half_is() -> None:
     """Two-object episodes: the generated target half (last K/2) must sit on the true target."""
     import torch

@@ -1,0 +1,43 @@
+"""The rotate diagnosis: a permuted copy of the true cloud has the object's shape and surface but
+no index correspondence; a turned copy in the prompt's sense agrees."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hoi_ros.svimo.experiments.evaluate import EvalItem
+from hoi_ros.svimo.experiments.rotate_points import point_diagnostics, summarize
+
+
+def _turned(points: torch.Tensor, angles: list[float]) -> torch.Tensor:
+    out = []
+    for a in angles:
+        c, s = np.cos(a), np.sin(a)
+        out.append(points @ torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float32).T)
+    return torch.stack(out)
+
+
+def _item(obj: torch.Tensor, prompt: str) -> EvalItem:
+    return EvalItem(0, prompt, "rotate", torch.zeros(3, 4, 6, 3, dtype=torch.uint8), torch.zeros(3, 21, 3), obj, None)
+
+
+def test_a_permuted_still_cloud_has_the_shape_but_no_index_and_no_turn() -> None:
+    pts = 0.03 * torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
+    truth = _turned(pts, [0.0, 0.5, 1.0])
+    permuted_still = truth[:1, torch.randperm(32, generator=torch.Generator().manual_seed(1))].expand(3, 32, 3)
+    d = point_diagnostics(_item(truth, "grasp the red box and turn it counterclockwise"), permuted_still)
+    assert d["surface_error"] < 1e-9 < 0.01 < d["index_error"]
+    assert abs(d["true_spread"] - d["generated_spread"]) < 1e-9
+    assert abs(d["true_turn"] - np.degrees(1.0)) < 1e-3 and abs(d["generated_turn"]) < 1e-6
+
+
+def test_a_turn_in_the_prompts_sense_agrees() -> None:
+    pts = 0.03 * torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
+    truth = _turned(pts, [0.0, -0.5, -1.0])
+    rows = [point_diagnostics(_item(truth, "grasp the red box and turn it clockwise"), _turned(pts, [0.0, -0.2, -0.4])),
+            point_diagnostics(_item(truth, "grasp the red box and turn it clockwise"), _turned(pts, [0.0, 0.1, 0.2]))]
+    assert [r["sense_agrees"] for r in rows] == [1.0, 0.0] and rows[0]["index_error"] < 1e-6
+    s = summarize(rows)
+    assert s["episodes"] == 2 and s["sense_agrees"] == 0.5 and s["turn_correlation"] is None  # one true turn
+    assert abs(s["true_turn_abs_deg"] - np.degrees(1.0)) < 1e-3

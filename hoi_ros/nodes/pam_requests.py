@@ -132,10 +132,10 @@ def sim_prompt(source: dict[str, Any]) -> str:
     """The sim's own prompt for a sim request ("grasp the white mug and lift it up"); refuses a bad
     request naming the field (``source.object``...)."""
     from hoi_ros.pam.pipeline import task_request_from_source
-    from hoi_ros.sim.tasks import prompt_for
+    from hoi_ros.sim.tasks import request_prompt
 
     task_request, _ = task_request_from_source(source)
-    return prompt_for(task_request.task, task_request.objects, task_request.push_angle, task_request.rotate_angle)
+    return request_prompt(task_request)
 
 
 def validate_goal(goal: Any, limits: GeneratorLimits, input_roots: Sequence[Path], side: str = "right",

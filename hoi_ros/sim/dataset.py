@@ -42,7 +42,7 @@ from hoi_ros.core.episodes import FORMAT, VERSION, Episode, load_episode
 from hoi_ros.core.io import atomic_path, npz_bytes, write_bytes_atomic
 from hoi_ros.core.visualize import contact_sheet, save_png
 from hoi_ros.sim.episode import EpisodeConfig, run_episode
-from hoi_ros.sim.objects import COLORS, make_object
+from hoi_ros.sim.objects import COLORS, ObjectSpec, make_object
 from hoi_ros.sim.render import depth_image, segmentation_image
 from hoi_ros.sim.tasks import TaskRequest, default_start, plan, yaw_quat
 
@@ -108,6 +108,13 @@ class DatasetConfig:
         return d
 
 
+def _beside_the_path(rng: np.random.Generator, obj: ObjectSpec) -> tuple[np.ndarray, np.ndarray]:
+    """A pose 25 cm right of and 5 cm beyond the table centre (± 2 cm), clear of the hand's path: where
+    place/tool_use put their targets and the one-object tasks their unnamed objects."""
+    xy = np.array([0.25, 0.05]) + rng.uniform(-0.02, 0.02, size=2)
+    return np.array([xy[0], xy[1], obj.rest_height]), yaw_quat(0.0)
+
+
 def sample_request(rng: np.random.Generator, tasks: tuple[str, ...] = DEFAULT_TASKS,
                    distractor_probability: float = 0.0) -> TaskRequest:
     """A random task, objects (random colours) and poses near the table centre; with probability
@@ -124,17 +131,15 @@ def sample_request(rng: np.random.Generator, tasks: tuple[str, ...] = DEFAULT_TA
     poses = [(np.array([xy[0], xy[1], obj.rest_height]), yaw_quat(yaw))]
     if task in TASK_TARGETS:
         target = make_object(TASK_TARGETS[task][0], colors[int(rng.integers(len(colors)))])
-        txy = np.array([0.25, 0.05]) + rng.uniform(-0.02, 0.02, size=2)
         objects.append(target)
-        poses.append((np.array([txy[0], txy[1], target.rest_height]), yaw_quat(0.0)))
+        poses.append(_beside_the_path(rng, target))
     req = TaskRequest(task=task, objects=objects, object_poses=poses,
                       push_angle=float(rng.uniform(-0.3, 0.3)),
                       rotate_angle=float(rng.choice([-1.0, 1.0]) * rng.uniform(0.7, 1.1)))
     if distractor_probability > 0 and task in DISTRACTOR_TASKS and rng.random() < distractor_probability:
         other = make_object(DISTRACTORS[int(rng.integers(len(DISTRACTORS)))], colors[int(rng.integers(len(colors)))])
-        oxy = np.array([0.25, 0.05]) + rng.uniform(-0.02, 0.02, size=2)
         req.objects.append(other)
-        req.object_poses.append((np.array([oxy[0], oxy[1], other.rest_height]), yaw_quat(0.0)))
+        req.object_poses.append(_beside_the_path(rng, other))
     return req
 
 

@@ -197,6 +197,11 @@ def prompt_for(task: str, objects: list[ObjectSpec], push_angle: float = 0.0, ro
     return f"move the hand next to the {a}"
 
 
+def request_prompt(req: TaskRequest) -> str:
+    """:func:`prompt_for` of a task request (its task, objects and push/turn direction)."""
+    return prompt_for(req.task, req.objects, req.push_angle, req.rotate_angle)
+
+
 def _check_in_workspace(pos: np.ndarray, what: str) -> None:
     if np.any(pos < WORKSPACE_LOW) or np.any(pos > WORKSPACE_HIGH):
         raise ValueError(
@@ -435,8 +440,7 @@ def simulate(req: TaskRequest, fps: float = 10.0, scene: SimScene | None = None,
         prev_quat, prev_fingers = key.quat, key.fingers
     traj = Trajectory(
         fps=fps_eff, qpos=np.array(qpos), mocap=np.array(mocap), keypoints=np.array(kps),
-        object_poses=np.array(ops), success=False,
-        prompt=prompt_for(req.task, req.objects, req.push_angle, req.rotate_angle),
+        object_poses=np.array(ops), success=False, prompt=request_prompt(req),
         info={"task": req.task, "phases": phases,
               "objects": [o.display_name for o in req.objects]},
     )

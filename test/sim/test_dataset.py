@@ -128,7 +128,7 @@ def test_distractors_add_an_unnamed_object_without_changing_the_other_draws() ->
     every other draw (task, object, colours, poses, angles) is the one of a dataset without them,
     and the configuration says so only when it is on."""
     from hoi_ros.sim.dataset import DISTRACTOR_TASKS, DISTRACTORS, episode_rng, sample_request
-    from hoi_ros.sim.tasks import prompt_for
+    from hoi_ros.sim.tasks import request_prompt
 
     with_them = [sample_request(episode_rng(0, i), distractor_probability=1.0) for i in range(40)]
     without = [sample_request(episode_rng(0, i)) for i in range(40)]
@@ -140,8 +140,7 @@ def test_distractors_add_an_unnamed_object_without_changing_the_other_draws() ->
             extra += 1
             assert len(a.objects) == len(a.object_poses) == 2 and a.objects[1].name in DISTRACTORS
             assert abs(a.object_poses[1][0][0] - 0.25) <= 0.02  # where place/tool_use put their targets
-            assert prompt_for(a.task, a.objects, a.push_angle, a.rotate_angle) == \
-                prompt_for(b.task, b.objects, b.push_angle, b.rotate_angle)
+            assert request_prompt(a) == request_prompt(b)
         else:
             assert len(a.objects) == len(b.objects)
     assert extra > 10

@@ -179,11 +179,11 @@ def test_the_sim_prompts_with_their_directions_are_all_enumerated() -> None:
     """Every prompt a sim dataset can give is in the enumeration the vocabulary is built from,
     the push and turn directions included."""
     from hoi_ros.sim.dataset import DatasetConfig, episode_rng, sample_request
-    from hoi_ros.sim.tasks import prompt_for
+    from hoi_ros.sim.tasks import request_prompt
 
     prompts, _names = sim_training_prompts(DatasetConfig())
     assert "grasp the red box and turn it counterclockwise" in prompts
     assert "push the red box forward and to the right across the table" in prompts
     for i in range(60):
         r = sample_request(episode_rng(3, i), distractor_probability=0.5)
-        assert prompt_for(r.task, r.objects, r.push_angle, r.rotate_angle) in prompts
+        assert request_prompt(r) in prompts

@@ -95,10 +95,24 @@ def lift_prompt_items(items: list[EvalItem]) -> list[EvalItem]:
     out = []
     for it in items:
         m = re.match(r"pick up the (.+?) and ", it.prompt)
-        if it.labels is None or not bool((it.labels == 1).any()) or m is None:
+        if not has_second_object(it) or m is None:
             continue
         out.append(dataclasses.replace(it, prompt=f"grasp the {m.group(1)} and lift it up"))
     return out
+
+
+def has_second_object(item: EvalItem) -> bool:
+    """Whether the episode's scene has a second object (target points, label 1)."""
+    return item.labels is not None and bool((item.labels == 1).any())
+
+
+def turned_object(item: EvalItem, obj: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(true, generated) points ``[T, K', 3]`` of the manipulated object: with a second object in the
+    scene, the tool half (App. B.2's index split: the first K/2 generated points, label 0 in the truth)."""
+    two = has_second_object(item)
+    true = item.obj[:, item.labels == 0] if two else item.obj
+    generated = obj[:, : obj.shape[1] // 2] if two else obj
+    return true.double().numpy(), generated.double().numpy()
 
 
 def episode_metrics(item: EvalItem, hand: torch.Tensor, obj: torch.Tensor, video: torch.Tensor | None
@@ -112,14 +126,11 @@ def episode_metrics(item: EvalItem, hand: torch.Tensor, obj: torch.Tensor, video
     if video is not None:
         out.update(psnr=psnr(video, item.video), ssim=float(ssim(video, item.video).mean()),
                    tc=temporal_consistency(video))
-    two_objects = item.labels is not None and bool((item.labels == 1).any())
     if item.task == "rotate":  # the turned object's turn, generated against true (degrees)
-        # With a second object in the scene, the turned one is the tool half (App. B.2's index split).
-        true_obj = item.obj[:, item.labels == 0] if two_objects else item.obj
-        generated = obj[:, : obj.shape[1] // 2] if two_objects else obj
-        diff = yaw_change(generated.double().numpy()) - yaw_change(true_obj.double().numpy())
+        true_obj, generated = turned_object(item, obj)
+        diff = yaw_change(generated) - yaw_change(true_obj)
         out["yaw_error"] = abs(math.degrees(math.remainder(diff, 2 * math.pi)))
-    if two_objects:
+    if has_second_object(item):
         # A second object in the image: the generated target half (App. B.2's index split) against it.
         k = obj.shape[1]
         err = centroid_error(obj[:, k // 2:].double().numpy(), item.obj[:, item.labels == 1].double().numpy())

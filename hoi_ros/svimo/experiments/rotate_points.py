@@ -24,22 +24,14 @@ import torch
 
 from hoi_ros.core.metrics import yaw_change
 from hoi_ros.svimo.config import SViMoConfig
-from hoi_ros.svimo.experiments.evaluate import EvalItem, load_items, svimo_model
+from hoi_ros.svimo.experiments.evaluate import EvalItem, load_items, svimo_model, turned_object
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "config" / "models" / "svimo" / "embedded_default.yaml"
 
 
-def turned_points(item: EvalItem, obj: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(true, generated) points of the turned object, ``[T, K', 3]`` each."""
-    two = item.labels is not None and bool((item.labels == 1).any())
-    true = item.obj[:, item.labels == 0] if two else item.obj
-    gen = obj[:, : obj.shape[1] // 2] if two else obj
-    return true.double().numpy(), gen.double().numpy()
-
-
 def point_diagnostics(item: EvalItem, obj: torch.Tensor) -> dict[str, float]:
     """The module docstring's numbers for one episode (metres, degrees; ``sense_agrees`` 1/0)."""
-    t, g = turned_points(item, obj)
+    t, g = turned_object(item, obj)
     gen_turn = math.degrees(yaw_change(g))
     sense = 1.0 if "counterclockwise" in item.prompt else -1.0 if "clockwise" in item.prompt else 0.0
     return {

@@ -12,9 +12,10 @@ permutation is applied to every frame, so the per-point trajectories (correspond
 Point sets (SViMo's tool/target halves, App. B.2) are ordered separately.
 
 Not in the paper: SViMo §4 samples K = 298 points without saying in which order. Chamfer distance
-and every other order-free metric are unchanged by it. Tried once, with three other changes
-(``config/recipes/svimo_embedded_v_weighted.yaml``): the object still did not turn — the sim's prompts
-do not say which way to turn it (docs/benchmarks.md) — so its own effect is not measured.
+and every other order-free metric are unchanged by it. So is SViMo's own object loss (Eq. 13, two
+Chamfer terms): on its own the order gives the model nothing to learn, and measured alone it changed
+neither VID's object loss nor where generated points go (docs/benchmarks.md, "Object points that keep
+their place"). It is meant with the per-index term ``train.w_obj_points`` (``hoi_ros.svimo.losses``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,11 @@
   separately, averaged: ``L₁`` the per-frame Chamfer distance between prediction and truth,
   ``L₂`` the MAE between the consecutive-frame Chamfer distances of the truth and of the
   prediction, ``L_obj = L₁ + 0.1·L₂``.
-- :func:`vid_loss` — Eq. 6 as refined by App. B.2: ``L_VID = L_hand + L_obj``.
+- :func:`vid_loss` — Eq. 6 as refined by App. B.2: ``L_VID = L_hand + L_obj``; optionally
+  ``+ w_obj_points·‖o − ô‖²`` (not in the paper, off by default): Eq. 13's Chamfer terms do not
+  depend on the points' order, so nothing ties generated point i to a place on the object, and a
+  turn about the vertical (the sim's ``rotate``) is supervised only through the outline. With points
+  in a canonical order (``hoi_ros.data.point_order``) this per-index term supervises the turn.
 - :func:`total_loss` — §3.5, ``L = ω₁·L_SViMo + ω₂·L_VID`` (ω₁ = 1, ω₂ = 0.05 in §4.2).
 
 Where the paper is silent:
@@ -82,11 +86,15 @@ def object_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def vid_loss(
-    hand_pred: torch.Tensor, obj_pred: torch.Tensor, hand_true: torch.Tensor, obj_true: torch.Tensor
+    hand_pred: torch.Tensor, obj_pred: torch.Tensor, hand_true: torch.Tensor, obj_true: torch.Tensor,
+    point_weight: float = 0.0,
 ) -> dict[str, torch.Tensor]:
-    """Eq. 6 / B.2: ``{"hand": L_hand, "object": L_obj, "vid": L_hand + L_obj}``."""
+    """Eq. 6 / B.2: ``{"hand": L_hand, "object": L_obj, "vid": L_hand + L_obj}``. ``point_weight`` > 0
+    adds ``point_weight·MSE(ô, o)`` per index to ``L_obj`` (module docstring; not in the paper)."""
     lh = hand_loss(hand_pred, hand_true)
     lo = object_loss(obj_pred, obj_true)
+    if point_weight:
+        lo = lo + float(point_weight) * (obj_pred - obj_true).pow(2).mean()
     return {"hand": lh, "object": lo, "vid": lh + lo}
 
 
@@ -130,9 +138,10 @@ class LossWeights:
 
     w_svimo: float = 1.0
     w_vid: float = 0.05
+    w_obj_points: float = 0.0  # per-index object term in L_VID (vid_loss; not in the paper)
 
     def __post_init__(self) -> None:
-        for name in ("w_svimo", "w_vid"):
+        for name in ("w_svimo", "w_vid", "w_obj_points"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name}: must be a non-negative number, got {value!r}")

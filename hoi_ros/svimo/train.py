@@ -109,6 +109,9 @@ class TrainConfig:
     max_grad_norm: float = 1.0  # 0 = no clipping
     w_svimo: float = 1.0  # ω₁ (§4.2)
     w_vid: float = 0.05  # ω₂ (§4.2)
+    # Not in the paper: a per-index MSE on the object points added to L_obj (losses.vid_loss); 0 = Eq. 13
+    # as written (order-free Chamfer only). Meant with data.point_order: layered_azimuth.
+    w_obj_points: float = 0.0
     mixed_precision: str = "no"  # "bf16" for the full model (§4.2)
     gradient_checkpointing: bool = False
     # I_noised (§3.3): CogVideoX-I2V's image noise, σ = exp(N(mean, std²)) on [-1, 1] pixels.
@@ -180,7 +183,7 @@ class TrainConfig:
             raise ValueError(f"lr/vid_lr: must be positive, got {self.lr} / {self.vid_lr}")
         if len(self.adam_betas) != 2:
             raise ValueError(f"adam_betas: expected two numbers, got {self.adam_betas}")
-        LossWeights(self.w_svimo, self.w_vid)
+        LossWeights(self.w_svimo, self.w_vid, self.w_obj_points)
         bad = set(self.loop_motion_noise) - set(MOTION_NOISE_PATHS)
         if bad:
             raise ValueError(f"loop_motion_noise: unknown {sorted(bad)}; choose from {list(MOTION_NOISE_PATHS)}")
@@ -372,7 +375,7 @@ def train(
     enc = Encoders(model_cfg, need_text=not precomputed, need_vae=not precomputed or loop.interaction_guidance,
                    device=device)
     dit, vid = build_models(model_cfg, cfg)
-    module = SViMoTrainModule(dit, vid, model_cfg, LossWeights(cfg.w_svimo, cfg.w_vid),
+    module = SViMoTrainModule(dit, vid, model_cfg, LossWeights(cfg.w_svimo, cfg.w_vid, cfg.w_obj_points),
                               tuple(cfg.loop_motion_noise), tuple(cfg.constraint_paths),
                               loss_weighting=cfg.loss_weighting, svimo_streams=tuple(cfg.svimo_streams),
                               guidance_source=cfg.guidance_source).to(device)

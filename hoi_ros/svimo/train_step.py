@@ -266,7 +266,7 @@ class SViMoTrainModule(nn.Module):
                 mask = noise.clean.to(device).view(-1, 1, 1, 1, 1)
                 vin, min_ = torch.where(mask, z0v, ztv), torch.where(mask, z0m, ztm)
             hp, op = self._vid(ht, ot, vin, min_, t)
-            lv = vid_loss(hp.float(), op.float(), h0, o0)
+            lv = vid_loss(hp.float(), op.float(), h0, o0, self.weights.w_obj_points)
             out.update(l_vid=lv["vid"], l_hand=lv["hand"], l_obj=lv["object"], loss=lv["vid"])
             return out
         # Lines 6-7: interaction guidance z̃₀ᴹ = E(Proj(M_no-grad((h_t, o_t), (z_tⱽ, z_tᴹ), t))).
@@ -306,7 +306,7 @@ class SViMoTrainModule(nn.Module):
             vin, min_ = x0v.detach(), x0m.detach()
         hr_in, or_in, level = motion_in("readout")
         hp, op = self._vid(hr_in, or_in, vin, min_, level)
-        lv = vid_loss(hp.float(), op.float(), h0, o0)
+        lv = vid_loss(hp.float(), op.float(), h0, o0, self.weights.w_obj_points)
         out.update(l_vid=lv["vid"], l_hand=lv["hand"], l_obj=lv["object"])
         out["loss"] = total_loss(ls["svimo"], lv["vid"], self.weights)  # line 10
         return out

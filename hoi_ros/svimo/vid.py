@@ -50,7 +50,7 @@ class VIDConfig:
     latent_channels: int = 16
     conv_channels: list[int] = field(default_factory=lambda: [64, 128, 256])
     token_grid: list[int] = field(default_factory=lambda: [8, 4, 2])
-    d_model: int = 512
+    d_model: int = 384   # the paper gives no VID sizes; divisible by 6 (3D sinusoidal positions) and num_heads
     num_layers: int = 8
     num_heads: int = 8
     ff_mult: int = 4

@@ -76,6 +76,19 @@ def test_vid_and_svimo_losses_and_total() -> None:
         LossWeights(w_vid=-1.0)
 
 
+def test_the_point_term_sees_the_order_that_chamfer_does_not() -> None:
+    """Eq. 13 is order-free: a turned-by-relabelling cloud scores 0; the per-index term does not."""
+    h = torch.zeros(1, 3, 21, 3)
+    o = torch.randn(1, 3, 8, 3, generator=torch.Generator().manual_seed(0))
+    swapped = o[:, :, [1, 0, 3, 2, 5, 4, 7, 6]]  # same points per frame and half, other indices
+    assert vid_loss(h, swapped, h, o)["object"].item() == pytest.approx(0.0, abs=1e-6)
+    per_index = (swapped - o).pow(2).mean().item()
+    assert per_index > 0.1
+    assert vid_loss(h, swapped, h, o, point_weight=2.0)["object"].item() == pytest.approx(2.0 * per_index, rel=1e-5)
+    with pytest.raises(ValueError, match="w_obj_points"):
+        LossWeights(w_obj_points=-0.5)
+
+
 def test_losses_backpropagate_finite_gradients_at_zero_distance() -> None:
     target = torch.randn(1, 4, 6, 3, generator=torch.Generator().manual_seed(2))
     pred = target.clone().requires_grad_(True)

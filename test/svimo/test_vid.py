@@ -113,3 +113,12 @@ def test_vid_built_from_the_dataclass_or_keywords() -> None:
         VID(**{**TINY, "num_object_points": 7})
     with pytest.raises(TypeError, match="unknown"):
         VID(bogus=1)
+
+
+def test_vid_defaults_are_a_valid_full_scale_config() -> None:
+    """``VIDConfig()`` passes its own checks and matches the paper config's VID sizes."""
+    from hoi_ros.svimo.config import read_yaml_with_base
+
+    cfg = VIDConfig()
+    paper = read_yaml_with_base(Path(__file__).resolve().parents[2] / "config/models/svimo/paper.yaml")["vid"]
+    assert all(getattr(cfg, k) == v for k, v in paper.items())

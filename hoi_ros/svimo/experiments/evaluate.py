@@ -73,6 +73,11 @@ class Generated:
     obj: torch.Tensor  # [B, T, K, 3]
 
 
+# The rows that need no model: their numbers depend on the episodes (and the training split) only.
+TEMPLATE_ROW = "per-task template (no model)"
+STATIC_ROW = "static first frame (GT)"
+
+
 def load_items(root: str | Path, model_cfg: SViMoConfig, limit: int | None = None) -> list[EvalItem]:
     """The successful episodes of a sim dataset, read at the model's frames, fps and size."""
     from hoi_ros.data.sim import SimHOIDataset
@@ -417,8 +422,8 @@ def run_models(info: dict[str, Any], cfg: SViMoConfig, train_data: str | Path | 
     if ckpt.get("mdm"):
         models["MDM-like (text only)"] = functools.partial(mdm_model, ckpt["mdm"], cfg)
     if train_data is not None:
-        models["per-task template (no model)"] = lambda: template_model(load_items(train_data, cfg))
-    models["static first frame (GT)"] = static_model
+        models[TEMPLATE_ROW] = lambda: template_model(load_items(train_data, cfg))
+    models[STATIC_ROW] = static_model
     return models
 
 

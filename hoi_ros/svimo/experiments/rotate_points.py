@@ -2,18 +2,22 @@
 indices keep their place on the object, and does it turn the way the prompt says?
 
     python -m hoi_ros.svimo.experiments.rotate_points --data out/svimo_tiny/data/val
+    python -m hoi_ros.svimo.experiments.rotate_points --data DATA --model MODEL.yaml --point-order layered_azimuth
 
 Per rotate episode (the turned object only: the first K/2 points when a second object is in the
 scene, App. B.2's split), at frame 0: the mean distance from generated point i to true point i
 ("index error") and to the nearest true point ("surface error"), and each cloud's mean distance
 to its own centre ("spread"); over the episode, the turn about the vertical
 (:func:`hoi_ros.core.metrics.yaw_change`), true and generated, and whether the generated turn has
-the sense the prompt names. Not a SViMo metric: a diagnosis of the yaw error.
+the sense the prompt names. Not a SViMo metric: a diagnosis of the yaw error. A model trained on
+points in a canonical order (``data.point_order``) is compared with the truth in that order
+(``--point-order``), so that its index error means what it was trained to do.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -23,6 +27,7 @@ import numpy as np
 import torch
 
 from hoi_ros.core.metrics import yaw_change
+from hoi_ros.data.point_order import POINT_ORDERS, order_point_sets
 from hoi_ros.svimo.config import SViMoConfig
 from hoi_ros.svimo.experiments.evaluate import EvalItem, load_items, svimo_model, turned_object
 
@@ -44,6 +49,18 @@ def point_diagnostics(item: EvalItem, obj: torch.Tensor) -> dict[str, float]:
     }
 
 
+def in_point_order(item: EvalItem, order: str, layers: int = 4) -> EvalItem:
+    """``item`` with its true points (and labels) in ``order`` (:data:`~hoi_ros.data.point_order.POINT_ORDERS`;
+    ``layered_azimuth``: each tool/target half ordered as the training data of such a model)."""
+    if order == "source":
+        return item
+    if order not in POINT_ORDERS:
+        raise ValueError(f"point order: one of {POINT_ORDERS}, got {order!r}")
+    perm = order_point_sets(item.obj, 2, layers)
+    labels = None if item.labels is None else item.labels[perm]
+    return dataclasses.replace(item, obj=item.obj[:, perm], labels=labels)
+
+
 def summarize(rows: list[dict[str, float]]) -> dict[str, Any]:
     """Means over episodes; turns as mean absolute values, plus the true/generated correlation."""
     a = {k: np.array([r[k] for r in rows]) for k in rows[0]}
@@ -63,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="a sim dataset (e.g. the recipe's validation split)")
     ap.add_argument("--model", default=str(DEFAULT_MODEL), help="model YAML (its checkpoint is used)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--point-order", choices=POINT_ORDERS, default="source",
+                    help="the order of the true points: the model's training data.point_order")
     a = ap.parse_args(argv)
     cfg = SViMoConfig.from_yaml(a.model)
-    items = [it for it in load_items(a.data, cfg) if it.task == "rotate"]
+    items = [in_point_order(it, a.point_order) for it in load_items(a.data, cfg) if it.task == "rotate"]
     if not items:
         ap.error(f"--data: no successful rotate episodes in {a.data}")
     generated = svimo_model(a.model, cfg.checkpoint)(items, a.seed)

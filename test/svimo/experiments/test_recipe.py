@@ -176,6 +176,9 @@ def test_clean_latent_warmup_feeds_vid_the_clean_latents() -> None:
     hp, op = module.vid(ht, ot, z["video_latents"], z["motion_latents"], noise.t)
     want = vid_loss(hp, op, module.vid.to_diffusion(hand), module.vid.to_diffusion(obj))["vid"]
     assert torch.allclose(got, want)
+    pointed = SViMoTrainModule(module.dit, module.vid, cfg, LossWeights(w_obj_points=3.0))
+    want = vid_loss(hp, op, module.vid.to_diffusion(hand), module.vid.to_diffusion(obj), 3.0)["vid"]
+    assert torch.allclose(pointed(z, hand, obj, noise, warmup=True)["l_vid"], want) and want > got  # w_obj_points
     noise.clean = None  # Eq. 6 as written: z_t (a random VID barely depends on its latents: compare exactly)
     assert not torch.equal(module(z, hand, obj, noise, warmup=True)["l_vid"], got)
 
@@ -216,17 +219,25 @@ def test_card_names_every_deviation_of_the_loop() -> None:
     assert "guidance VID call sees" in _motion_noise_note({"loop_motion_noise": ["guidance"]})
 
 
-@pytest.mark.parametrize("name", ["svimo_embedded_default.yaml", "svimo_embedded_v_weighted.yaml"])
+@pytest.mark.parametrize("name", ["svimo_embedded_default.yaml", "svimo_embedded_v_weighted.yaml",
+                                  "svimo_embedded_points.yaml"])
 def test_the_recipe_files_parse_and_name_loadable_models(name: str) -> None:
-    """The shipped model's recipe and the variant that was tried beside it: valid recipes whose model
-    and ablation YAMLs load; the variant ships into out/, never over the shipped model."""
+    """The shipped model's recipe and the variants tried beside it: valid recipes whose model and
+    ablation YAMLs load and whose training section is a valid TrainConfig; a variant ships into out/,
+    never over the shipped model."""
     from hoi_ros.svimo.config import SViMoConfig
     from hoi_ros.svimo.experiments.recipe import RecipeConfig, model_dict, training_stages
+    from hoi_ros.svimo.train import TrainConfig
 
     cfg = RecipeConfig.from_yaml(ROOT / "config" / "recipes" / name)
     full, ablation = (SViMoConfig.from_dict(model_dict(cfg, w)) for w in ("full", "without_vid"))
     assert full.loop.interaction_guidance and not ablation.loop.interaction_guidance
     assert training_stages(cfg)[0] == "full"
+    TrainConfig(**cfg.train)  # every field known and valid
     if name != "svimo_embedded_default.yaml":
         assert "out" in cfg.path(cfg.ship["models_dir"]).relative_to(ROOT).parts
+        assert "out" in cfg.path(cfg.ship["model_card"]).relative_to(ROOT).parts
+    if name == "svimo_embedded_v_weighted.yaml":
         assert full.dit.prediction_type == "v_prediction" and cfg.train["loss_weighting"] == "cogvideox"
+    if name == "svimo_embedded_points.yaml":
+        assert cfg.data["point_order"] == "layered_azimuth" and cfg.train["w_obj_points"] > 0

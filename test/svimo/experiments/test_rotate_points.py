@@ -4,10 +4,11 @@ no index correspondence; a turned copy in the prompt's sense agrees."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from hoi_ros.svimo.experiments.evaluate import EvalItem
-from hoi_ros.svimo.experiments.rotate_points import point_diagnostics, summarize
+from hoi_ros.svimo.experiments.evaluate import EvalItem, turned_object
+from hoi_ros.svimo.experiments.rotate_points import in_point_order, point_diagnostics, summarize
 
 
 def _turned(points: torch.Tensor, angles: list[float]) -> torch.Tensor:
@@ -41,3 +42,20 @@ def test_a_turn_in_the_prompts_sense_agrees() -> None:
     s = summarize(rows)
     assert s["episodes"] == 2 and s["sense_agrees"] == 0.5 and s["turn_correlation"] is None  # one true turn
     assert abs(s["true_turn_abs_deg"] - np.degrees(1.0)) < 1e-3
+
+
+def test_the_truth_in_canonical_order_is_a_permutation_that_keeps_the_halves() -> None:
+    pts = 0.03 * torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
+    labels = torch.cat([torch.zeros(16, dtype=torch.long), torch.ones(16, dtype=torch.long)])
+    item = EvalItem(0, "p", "rotate", torch.zeros(3, 4, 6, 3, dtype=torch.uint8), torch.zeros(3, 21, 3),
+                    _turned(pts, [0.0, 0.3, 0.6]), labels)
+    ordered = in_point_order(item, "layered_azimuth")
+    assert in_point_order(item, "source") is item
+    assert torch.equal(ordered.labels, labels)  # each half is ordered within itself
+    first = {tuple(p.tolist()) for p in item.obj[0, :16]}
+    assert {tuple(p.tolist()) for p in ordered.obj[0, :16]} == first
+    before, after = point_diagnostics(item, item.obj), point_diagnostics(ordered, ordered.obj)
+    assert abs(before["true_turn"] - after["true_turn"]) < 1e-9  # the turn does not depend on the order
+    assert turned_object(ordered, ordered.obj)[0].shape == (3, 16, 3)
+    with pytest.raises(ValueError, match="point order"):
+        in_point_order(item, "random")

@@ -24,9 +24,9 @@ import numpy as np
 from hoi_ros.svimo.experiments.evaluate import (
     STATIC_ROW,
     TEMPLATE_ROW,
-    configuration,
     configuration_table,
     paired_table,
+    split_seed,
 )
 
 
@@ -36,12 +36,6 @@ def _episodes(results: dict[str, Any]) -> list[tuple[int, str]] | None:
         if rows:
             return [(int(r["episode"]), str(r["task"])) for r in rows]
     return None
-
-
-def _seed(name: str) -> str | None:
-    """The training seed of a row's name (``… seed N``), or ``None`` for a row without one."""
-    head, _, tail = name.replace(" (shipped)", "").rpartition(" seed ")
-    return tail if head and tail.isdigit() else None
 
 
 def merge_evaluations(first: dict[str, Any], others: dict[str, dict[str, Any]], tol: float = 1e-6) -> dict[str, Any]:
@@ -63,10 +57,10 @@ def merge_evaluations(first: dict[str, Any], others: dict[str, dict[str, Any]], 
                 if np.abs(a - b).max() > tol:
                     raise ValueError(f"{label!r}: row {name!r} differs from the first run's by up to "
                                      f"{np.abs(a - b).max() * 100:.3f} cm MPJPE: not the same episodes or seeds")
-            seed = _seed(name)
+            config, seed = split_seed(name)
             if seed is None:
                 continue
-            new = f"{configuration(name)}, {label} seed {seed}"
+            new = f"{config}, {label} seed {seed}"
             if new in merged["models"]:
                 raise ValueError(f"{label!r}: row {new!r} twice")
             merged["models"][new] = model

@@ -305,11 +305,17 @@ def paired_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def configuration(name: str) -> str:
-    """A model row's configuration: its name without `` (shipped)`` and `` seed N`` (the training seed)."""
+def split_seed(name: str) -> tuple[str, str | None]:
+    """A model row's (configuration, training seed): its name without `` (shipped)`` and `` seed N``,
+    and ``N`` (``None`` for a row without a training seed)."""
     base = name.replace(" (shipped)", "")
     head, _, tail = base.rpartition(" seed ")
-    return head if head and tail.isdigit() else base
+    return (head, tail) if head and tail.isdigit() else (base, None)
+
+
+def configuration(name: str) -> str:
+    """A model row's configuration (:func:`split_seed`)."""
+    return split_seed(name)[0]
 
 
 def seed_groups(results: dict[str, Any]) -> dict[str, list[str]]:

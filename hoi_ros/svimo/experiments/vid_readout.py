@@ -64,7 +64,7 @@ def load_clips(folder: str | Path, count: int) -> list[dict[str, torch.Tensor]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hoi_ros.svimo.pipeline import SViMoGenerator
+    from hoi_ros.svimo.weights import load_svimo
 
     ap = argparse.ArgumentParser(description="VID's x0 from the true motion at a few noise levels.")
     ap.add_argument("--latents", required=True, help="a recipe run's latent cache (RUN/latents)")
@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     cfg = SViMoConfig.from_yaml(a.model)
-    vid = SViMoGenerator(cfg, checkpoint=cfg.checkpoint).sampler.vid.eval()
+    if not cfg.checkpoint:
+        ap.error(f"--model: {a.model} names no checkpoint (trained weights)")
+    vid = load_svimo(cfg.checkpoint, cfg.dit, cfg.vid)[1].eval()  # VID only: no VAE or text encoder
     out = readout_errors(vid, load_clips(a.latents, a.clips), alphas_cumprod_of(cfg), seed=a.seed)
     print(json.dumps(out, indent=1))
     return 0

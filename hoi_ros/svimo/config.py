@@ -4,8 +4,9 @@ It composes the DiT G_θ (:class:`~hoi_ros.svimo.dit.DiTConfig`), VID M_φ
 (:class:`~hoi_ros.svimo.vid.VIDConfig`), the frozen text encoder
 (:class:`~hoi_ros.diffusion.text.TextEncoderConfig`) and video VAE
 (:class:`~hoi_ros.diffusion.vae.VAEConfig`), the noise schedule + sampler (Eq. 1, 3; Alg. 2), the
-closed-loop switches of Table 3 (§3.5, Eq. 7), the output video size and the camera that projects
-3D motion into the rendered motion video. ``paper.yaml`` is the full model of §4.2, ``tiny.yaml``
+closed-loop switches of Table 3 (§3.5, Eq. 7), the output video size, the camera that projects
+3D motion into the rendered motion video, and an optional refinement of the generated object points
+(``refine``, not in the paper). ``paper.yaml`` is the full model of §4.2, ``tiny.yaml``
 the CPU/test model; both go through the same code.
 """
 
@@ -54,6 +55,20 @@ class LoopConfig:
             (False, True): "SViMo w/ Grad. Cons.",
             (False, False): "SViMo w/o VID",
         }[(bool(self.interaction_guidance), bool(self.gradient_constraint))]
+
+
+@dataclass
+class RefineConfig:
+    """After Alg. 2, not in the paper (:mod:`hoi_ros.core.contact`): ``object_follows_hand`` turns each
+    object part with the palm of the hand touching it (closer than ``contact_distance`` metres) and keeps
+    the generated path of its centre; the hand joints are never changed. Off: VID's points as they are."""
+
+    object_follows_hand: bool = False
+    contact_distance: float = 0.03
+
+    def __post_init__(self) -> None:
+        if not float(self.contact_distance) > 0:
+            raise ValueError(f"refine.contact_distance: must be positive, got {self.contact_distance}")
 
 
 @dataclass
@@ -111,6 +126,7 @@ class SViMoConfig:
     vae: VAEConfig = field(default_factory=VAEConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     # Local diffusers CogVideoX-5B-I2V transformer folder to initialise G_θ from (weights.py);
@@ -169,6 +185,7 @@ class SViMoConfig:
             "vae": VAEConfig,
             "sampler": SamplerConfig,
             "loop": LoopConfig,
+            "refine": RefineConfig,
             "video": VideoConfig,
             "camera": CameraConfig,
         }

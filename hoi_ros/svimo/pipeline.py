@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from hoi_ros.core.camera import Camera
+from hoi_ros.core.contact import follow_hand
 from hoi_ros.core.generation import GenerationCancelled, GenerationRequest, GeneratorLimits, ProgressCallback
 from hoi_ros.core.sequence import HOISequence
 from hoi_ros.diffusion.dtypes import torch_dtype
@@ -190,6 +191,17 @@ class SViMoGenerator:
             return self.camera
         return camera_for_video(camera, request.image.shape[:2], self.cfg.video.height, self.cfg.video.width)
 
+    def refine_objects(self, hand: torch.Tensor, obj: torch.Tensor) -> torch.Tensor:
+        """``refine`` of the model config on generated motion ``[B, T, J, 3]`` / ``[B, T, K, 3]``: with
+        ``object_follows_hand``, each object part (the sampler's labels) turns with the palm touching it
+        (:func:`hoi_ros.core.contact.follow_hand`); otherwise ``obj`` unchanged."""
+        refine = self.cfg.refine
+        if not refine.object_follows_hand:
+            return obj
+        followed = [follow_hand(h, o, self.sampler.labels, refine.contact_distance)
+                    for h, o in zip(hand.float().cpu().numpy(), obj.float().cpu().numpy())]
+        return torch.from_numpy(np.stack(followed)).to(obj.device, obj.dtype)
+
     def input_warnings(self, request: GenerationRequest) -> list[str]:
         """Input of ``request`` the model does not cover (:mod:`hoi_ros.svimo.coverage`): its image, its
         camera (when it gives one) and its prompt; [] without statistics."""
@@ -251,6 +263,7 @@ class SViMoGenerator:
                     cancel=cancel,
                     camera=camera,
                 )
+            obj = self.refine_objects(result.hand, result.obj)
             report("decoding", 0, 1)
             with self._stage(self.vae):
                 video = self.vae.decode(result.video_latents)[0]
@@ -260,7 +273,7 @@ class SViMoGenerator:
             video_u8 = (video[:n].float() * 255.0).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
             return HOISequence(
                 hand_joints=result.hand[0, :n].float().cpu().numpy(),
-                object_points=result.obj[0, :n].float().cpu().numpy(),
+                object_points=obj[0, :n].float().cpu().numpy(),
                 object_point_labels=self.sampler.labels,
                 camera=camera,
                 fps=cfg.video.fps,
@@ -276,6 +289,7 @@ class SViMoGenerator:
                     "guidance_scale": float(request.guidance_scale),
                     "seed": int(request.seed),
                     "loop": cfg.loop.variant,
+                    "object_follows_hand": bool(cfg.refine.object_follows_hand),
                     "generated_frames": frames,
                     "camera": "model" if camera is self.camera else "request",
                     "warnings": warnings,

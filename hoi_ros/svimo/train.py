@@ -24,7 +24,8 @@ guidance path). ``init_checkpoint`` starts from a SViMo checkpoint (e.g. an earl
 Switches beyond Alg. 1 as written (all off by default; docs/svimo.md): ``loss_weighting``
 (CogVideoX's 1/(1−ᾱₜ)), ``svimo_streams`` / ``guidance_source`` (Table 3's video-only rows),
 ``lora_rank`` (Table 4's LoRA variant, :mod:`hoi_ros.svimo.lora`), ``text_dropout`` (the empty prompt
-for a share of the samples, what classifier-free guidance at sampling needs).
+for a share of the samples, what classifier-free guidance at sampling needs), ``lr_schedule`` (a cosine
+decay of the learning rates within each phase; §4.2 names no schedule).
 
 Distributed: ``accelerate`` wraps the one train module (DDP on CPU/gloo or GPU/NCCL, or DeepSpeed
 ZeRO-3 with ``config/accelerate/zero3_paper.yaml``). Every rank draws its own batches and noise from
@@ -84,6 +85,7 @@ from hoi_ros.svimo.train_step import (
 )
 from hoi_ros.svimo.vid import VID
 
+LR_SCHEDULES = ("constant", "cosine")
 
 @dataclass
 class TrainConfig:
@@ -106,6 +108,11 @@ class TrainConfig:
     weight_decay: float = 0.0
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     adam_eps: float = 1e-8
+    # Not in the paper (§4.2 gives no schedule): "constant" (the learning rates as given) or "cosine"
+    # (each phase, the VID warm-up and the joint training, decays both rates from their value to
+    # lr_min_ratio of it along a half cosine; a function of the global step, so a resumed run needs no state).
+    lr_schedule: str = "constant"
+    lr_min_ratio: float = 0.0
     max_grad_norm: float = 1.0  # 0 = no clipping
     w_svimo: float = 1.0  # ω₁ (§4.2)
     w_vid: float = 0.05  # ω₂ (§4.2)
@@ -181,6 +188,10 @@ class TrainConfig:
             raise ValueError(f"lora_alpha: must be positive, got {self.lora_alpha}")
         if not float(self.lr) > 0 or (self.vid_lr is not None and not float(self.vid_lr) > 0):
             raise ValueError(f"lr/vid_lr: must be positive, got {self.lr} / {self.vid_lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule: one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if not 0.0 <= float(self.lr_min_ratio) <= 1.0:
+            raise ValueError(f"lr_min_ratio: must be in [0, 1], got {self.lr_min_ratio}")
         if len(self.adam_betas) != 2:
             raise ValueError(f"adam_betas: expected two numbers, got {self.adam_betas}")
         LossWeights(self.w_svimo, self.w_vid, self.w_obj_points)
@@ -197,6 +208,16 @@ class TrainConfig:
         if self.constraint_ramp_steps == 0:
             return 1.0
         return min(1.0, (step - self.warmup_steps + 1) / self.constraint_ramp_steps)
+
+    def lr_scale(self, step: int) -> float:
+        """Factor on both learning rates for the update at (0-based, global) ``step``: 1 for "constant";
+        for "cosine", r + (1 − r)·½(1 + cos πp) with p the share of the step's phase already done."""
+        if self.lr_schedule == "constant":
+            return 1.0
+        start, length = (0, self.warmup_steps) if step < self.warmup_steps else (self.warmup_steps, self.joint_steps)
+        progress = min(1.0, (step - start) / max(1, length))
+        ratio = float(self.lr_min_ratio)
+        return ratio + (1.0 - ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     @property
     def total_steps(self) -> int:
@@ -385,6 +406,7 @@ def train(
         [{"params": dit_params, "lr": float(cfg.lr)}, {"params": list(vid.parameters()), "lr": vid_lr}],
         betas=tuple(cfg.adam_betas), eps=cfg.adam_eps, weight_decay=cfg.weight_decay, foreach=True,
     )
+    base_lrs = [float(group["lr"]) for group in optimizer.param_groups]  # before a checkpoint's (scaled) ones
     # Per-rank generator: batches, image noise, timesteps, ε (checkpointed per rank).
     gen = torch.Generator().manual_seed(cfg.seed * 1000003 + rank)
     step = 0
@@ -450,6 +472,9 @@ def train(
         accelerator.backward(losses["loss"])
         if cfg.max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        scale = cfg.lr_scale(step)
+        for group, base in zip(optimizer.param_groups, base_lrs):
+            group["lr"] = base * scale
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1

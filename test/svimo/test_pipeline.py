@@ -165,3 +165,30 @@ def test_a_real_photo_is_flagged_in_the_pipeline() -> None:
     photo = video_frames(REAL_HAND_VIDEO, limit=1)[0]
     seq = covered.generate(request(image=photo, num_inference_steps=1))
     assert [w.split(":")[0] for w in seq.metadata["warnings"]] == ["image"]
+
+
+def test_refine_turns_the_objects_with_the_hand_and_leaves_the_hand(gen: SViMoGenerator) -> None:
+    """``refine.object_follows_hand`` (off in the tiny config): the same request gives the same hand
+    joints and object centres, the objects turned with the palm (a contact distance every point is
+    within, so every step counts as held), and the sequence says so."""
+    import dataclasses
+
+    from hoi_ros.core.contact import follow_hand
+    from hoi_ros.svimo.config import RefineConfig, SViMoConfig
+
+    plain = gen.generate(request())
+    cfg = dataclasses.replace(gen.cfg, refine=RefineConfig(object_follows_hand=True, contact_distance=100.0))
+    turned = SViMoGenerator(cfg).generate(request())
+    assert plain.metadata["object_follows_hand"] is False and turned.metadata["object_follows_hand"] is True
+    np.testing.assert_array_equal(turned.hand_joints, plain.hand_joints)
+    assert not np.allclose(turned.object_points, plain.object_points, atol=1e-4)
+    for part in (0, 1):
+        sel = plain.object_point_labels == part
+        np.testing.assert_allclose(turned.object_points[:, sel].mean(1), plain.object_points[:, sel].mean(1),
+                                   atol=1e-5)
+    np.testing.assert_allclose(turned.object_points, follow_hand(plain.hand_joints, plain.object_points,
+                                                                 plain.object_point_labels, 100.0), atol=1e-5)
+    parsed = SViMoConfig.from_dict({**gen.cfg.to_dict(), "refine": {"object_follows_hand": True}})
+    assert parsed.refine == RefineConfig(object_follows_hand=True, contact_distance=0.03)
+    with pytest.raises(ValueError, match="contact_distance"):
+        RefineConfig(contact_distance=0.0)

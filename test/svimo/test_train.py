@@ -305,6 +305,44 @@ def test_resume_is_exact(tmp_path: Path) -> None:
     assert seq.metadata["weights_trained"] is True and seq.hand_joints.shape == (9, 21, 3)
 
 
+def test_cosine_schedule_decays_within_each_phase() -> None:
+    """lr_schedule cosine: both rates start each phase (warm-up, joint) at their value and fall along a
+    half cosine to lr_min_ratio of it; constant leaves them; unknown names and ratios are refused."""
+    cfg, _ = tiny(Path("/nonexistent"), warmup_steps=4, joint_steps=8, lr_schedule="cosine")
+    assert [round(cfg.lr_scale(s), 6) for s in (0, 2, 4, 8)] == [1.0, 0.5, 1.0, 0.5]
+    assert cfg.lr_scale(3) == pytest.approx(0.5 * (1 + np.cos(np.pi * 3 / 4)))
+    floor, _ = tiny(Path("/nonexistent"), warmup_steps=0, joint_steps=8, lr_schedule="cosine", lr_min_ratio=0.2)
+    assert floor.lr_scale(0) == 1.0 and floor.lr_scale(4) == pytest.approx(0.6)
+    assert min(floor.lr_scale(s) for s in range(8)) > 0.2
+    plain, _ = tiny(Path("/nonexistent"), warmup_steps=4, joint_steps=8)
+    assert plain.lr_schedule == "constant" and {plain.lr_scale(s) for s in range(12)} == {1.0}
+    with pytest.raises(ValueError, match="lr_schedule"):
+        tiny(Path("/nonexistent"), lr_schedule="linear")
+    with pytest.raises(ValueError, match="lr_min_ratio"):
+        tiny(Path("/nonexistent"), lr_schedule="cosine", lr_min_ratio=1.5)
+
+
+def test_cosine_schedule_reaches_the_optimizer_and_resumes_exactly(tmp_path: Path) -> None:
+    """The scheduled rates are the ones the optimizer steps with (its checkpointed groups), a run resumed
+    mid-phase matches the uninterrupted one (the checkpoint's scaled rates are not taken as the base),
+    and the weights differ from the constant schedule's."""
+    kw = dict(warmup_steps=2, joint_steps=4, checkpoint_every=4, batch_size=2, lr=1e-3, vid_lr=2e-3)
+    cfg_a, model_cfg = tiny(tmp_path / "a", lr_schedule="cosine", **kw)
+    train(cfg_a, model_cfg, resume=None)
+    groups = json.loads((tmp_path / "a/checkpoints/step_00000006/optimizer.json").read_text())["param_groups"]
+    scale = 0.5 * (1 + np.cos(np.pi * 3 / 4))  # the last update: joint step 3 of 4
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3 * scale, 2e-3 * scale])
+    cfg_b, _ = tiny(tmp_path / "b", lr_schedule="cosine", **kw)
+    train(cfg_b, model_cfg, resume=None, max_steps=4)  # stops after joint step 2 of 4 (rates at 85 %)
+    train(cfg_b, model_cfg, resume="auto")
+    a, b = tensors(tmp_path / "a/model"), tensors(tmp_path / "b/model")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    cfg_c, _ = tiny(tmp_path / "c", **kw)
+    train(cfg_c, model_cfg, resume=None)
+    c = tensors(tmp_path / "c/model")
+    assert not torch.equal(a["dit.proj_out.weight"], c["dit.proj_out.weight"])
+
+
 def test_sim_dataset_and_latent_cache(tmp_path: Path) -> None:
     """Training reads the simulator's dataset (hoi_ros.sim) at the model's size, and the offline
     latent cache built from it (data.kind latents)."""

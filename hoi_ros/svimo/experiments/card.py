@@ -242,6 +242,25 @@ def _point_order_note(cfg: Any) -> str:
             "`hoi_ros.data.point_order`; not in the paper). ")
 
 
+def _schedule_note(train: dict[str, Any]) -> str:
+    """The learning-rate schedule when it is not constant (deviation row 27)."""
+    if train.get("lr_schedule", "constant") == "constant":
+        return ""
+    floor = float(train.get("lr_min_ratio", 0.0))
+    return (f" ({train['lr_schedule']} decay to {floor:g}× within the VID warm-up and within the joint phase, "
+            "not in the paper)")
+
+
+def _refine_note(model_cfg: Any) -> str:
+    """A sentence on the object refinement after Alg. 2 when the model config turns it on."""
+    refine = model_cfg.refine
+    if not refine.object_follows_hand:
+        return ""
+    return ("Object points as the generator returns them: after Alg. 2 each object part turns with the palm "
+            f"of the hand touching it (closer than {refine.contact_distance * 100:g} cm; "
+            "`refine.object_follows_hand`, not in the paper, docs/svimo.md deviation row 28). ")
+
+
 def _run_rows(cfg: Any, info: dict[str, Any], t: dict[str, Any], timings: dict[str, Any]) -> list[str]:
     """One training-table row per SViMo run (every training seed of full and w/o VID)."""
     from hoi_ros.svimo.experiments.recipe import seed_runs
@@ -387,7 +406,8 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
         f"| **total** (data → eval) | | | **{_fmt_s(info.get('total_seconds'))}** |",
         "",
         *([info["timing_note"], ""] if info.get("timing_note") else []),
-        f"Batch {t['batch_size']}, AdamW, learning rate {t['lr']}, gradient clipping {t.get('max_grad_norm', 1.0)}, "
+        f"Batch {t['batch_size']}, AdamW, learning rate {t['lr']}{_schedule_note(t)}, "
+        f"gradient clipping {t.get('max_grad_norm', 1.0)}, "
         "t ~ U{0…999} on CogVideoX's noise schedule (scaled-linear, zero terminal SNR), "
         f"{_objective(model_cfg.dit.prediction_type, t.get('loss_weighting', 'none'))}. "
         f"Final logged losses — shipped: L_SViMo {full_last.get('l_svimo', float('nan')):.4f}, "
@@ -410,6 +430,7 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
         f"{data['test']['seed']}, never used in training or design). Input per episode: its first RGB frame and "
         "its prompt; sampler "
         f"{model_cfg.sampler.name}, {model_cfg.sampler.num_inference_steps} steps, seed 0 per batch. "
+        f"{_refine_note(model_cfg)}"
         "Mean ± standard error over episodes. MPJPE and Chamfer in cm, MSmo. = mean joint acceleration "
         "(mm/frame², the ground truth's own value in the last row), PSNR/SSIM of the generated video against "
         "the ground-truth frames, TC = mean SSIM of consecutive generated frames (compare with the ground "

@@ -165,7 +165,7 @@ def svimo_model(model_yaml: str | Path, checkpoint: str | Path, vae_path: str | 
         res = gen.sampler.sample(z_image, text, cfg.video.num_frames, generator=g)
         video = gen.vae.decode(res.video_latents)
         video = (video * 255.0).round().clamp(0, 255).to(torch.uint8)
-        return Generated(video, res.hand.float(), res.obj.float())
+        return Generated(video, res.hand.float(), gen.refine_objects(res.hand, res.obj).float())
 
     return run
 

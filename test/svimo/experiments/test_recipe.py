@@ -219,8 +219,20 @@ def test_card_names_every_deviation_of_the_loop() -> None:
     assert "guidance VID call sees" in _motion_noise_note({"loop_motion_noise": ["guidance"]})
 
 
+def test_card_names_the_schedule_and_the_refinement_when_used() -> None:
+    from hoi_ros.svimo.config import RefineConfig, SViMoConfig
+    from hoi_ros.svimo.experiments.card import _refine_note, _schedule_note
+
+    assert _schedule_note({}) == "" and _schedule_note({"lr_schedule": "constant"}) == ""
+    assert "cosine decay to 0×" in _schedule_note({"lr_schedule": "cosine"})
+    cfg = SViMoConfig.from_yaml(ROOT / "config/models/svimo/tiny_for_tests.yaml")
+    assert _refine_note(cfg) == ""
+    on = SViMoConfig.from_dict({**cfg.to_dict(), "refine": vars(RefineConfig(True, 0.03))})
+    assert "closer than 3 cm" in _refine_note(on) and "row 28" in _refine_note(on)
+
+
 @pytest.mark.parametrize("name", ["svimo_embedded_default.yaml", "svimo_embedded_v_weighted.yaml",
-                                  "svimo_embedded_points.yaml"])
+                                  "svimo_embedded_points.yaml", "svimo_embedded_cosine.yaml"])
 def test_the_recipe_files_parse_and_name_loadable_models(name: str) -> None:
     """The shipped model's recipe and the variants tried beside it: valid recipes whose model and
     ablation YAMLs load and whose training section is a valid TrainConfig; a variant ships into out/,
@@ -241,3 +253,5 @@ def test_the_recipe_files_parse_and_name_loadable_models(name: str) -> None:
         assert full.dit.prediction_type == "v_prediction" and cfg.train["loss_weighting"] == "cogvideox"
     if name == "svimo_embedded_points.yaml":
         assert cfg.data["point_order"] == "layered_azimuth" and cfg.train["w_obj_points"] > 0
+    if name == "svimo_embedded_cosine.yaml":
+        assert cfg.train["lr_schedule"] == "cosine"

@@ -453,7 +453,9 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
                   "mean ± standard error (positive = the shipped model is better), and on how many episodes "
                   "the shipped model is better:", "", paired, ""]
     best = _verdict(results)
-    lines += [best, "", "Measured ablations of the loop's two switches and a diagnosis of where the closed loop "
+    lines += [best, ""]
+    lines += [info["limits_note"], ""] if info.get("limits_note") else []  # recipe.json: what it does not do yet
+    lines += ["Measured ablations of the loop's two switches and a diagnosis of where the closed loop "
               "loses accuracy at this scale: `docs/benchmarks.md`, section \"Embedded default\".", ""]
     repro = info.get("reproduction")
     lines += ["## Reproducibility", ""]
@@ -463,7 +465,7 @@ def write_card(cfg: Any, info: dict[str, Any], path: Path, sheets: list[tuple[st
         lines += ["Training is seeded and single-threaded per process, so a re-run with "
                   "`--output <other folder> --no-ship` should give the same weights; no re-run has been "
                   "recorded for this run yet.", ""]
-    lines += ["## Contact sheets (held-out episodes, four tasks)", "",
+    lines += [f"## Contact sheets (held-out episodes, {len(sheets)} tasks)", "",
               "Rows: the held-out ground-truth video (its first frame is the input image), the generated video, "
               "the generated 3D motion rendered (hand skeleton, object points: tool white, target blue), and the "
               "ground-truth 3D motion rendered the same way. Frames at 2× the model's resolution.", ""]

@@ -146,8 +146,10 @@ def episode_metrics(item: EvalItem, hand: torch.Tensor, obj: torch.Tensor, video
 
 # ---------------------------------------------------------------------- models
 def svimo_model(model_yaml: str | Path, checkpoint: str | Path, vae_path: str | Path | None = None,
-                sampler: dict[str, Any] | None = None) -> Callable[[list[EvalItem], int], Generated]:
-    """A batch generator around :class:`hoi_ros.svimo.pipeline.SViMoGenerator`'s parts (Alg. 2)."""
+                sampler: dict[str, Any] | None = None, refine: dict[str, Any] | None = None
+                ) -> Callable[[list[EvalItem], int], Generated]:
+    """A batch generator around :class:`hoi_ros.svimo.pipeline.SViMoGenerator`'s parts (Alg. 2), then the
+    model's ``refine`` of the object points; ``sampler`` / ``refine``: fields that replace the YAML's."""
     from hoi_ros.svimo.pipeline import SViMoGenerator
 
     cfg = SViMoConfig.from_yaml(model_yaml)
@@ -155,6 +157,8 @@ def svimo_model(model_yaml: str | Path, checkpoint: str | Path, vae_path: str | 
         cfg = dataclasses.replace(cfg, vae=dataclasses.replace(cfg.vae, path=str(vae_path)))
     if sampler:
         cfg = dataclasses.replace(cfg, sampler=dataclasses.replace(cfg.sampler, **sampler))
+    if refine:
+        cfg = dataclasses.replace(cfg, refine=dataclasses.replace(cfg.refine, **refine))
     gen = SViMoGenerator(cfg, checkpoint=checkpoint)
 
     def run(items: list[EvalItem], seed: int) -> Generated:

@@ -27,7 +27,7 @@ itself resumes from its last checkpoint):
    seeds), then on the test episodes, once.
 6. ``ship`` — ``models/…``: the trained model as a diffusers-style folder (``model_index.json`` +
    ``transformer/``, ``vid/``, ``vae/``, safetensors only; :func:`hoi_ros.svimo.weights.save_svimo`), the
-   demo's reference image (a held-out episode's first frame); contact sheets of four tasks, the
+   demo's reference image (a held-out episode's first frame); contact sheets of the tasks in ``ship.sheets``, the
    loss-curve PNG and the model card.
 
 Determinism: every stage seeds its own generators, and every training process runs on ``threads``

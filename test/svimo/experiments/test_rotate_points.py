@@ -59,3 +59,19 @@ def test_the_truth_in_canonical_order_is_a_permutation_that_keeps_the_halves() -
     assert turned_object(ordered, ordered.obj)[0].shape == (3, 16, 3)
     with pytest.raises(ValueError, match="point order"):
         in_point_order(item, "random")
+
+
+def test_the_hands_turn_is_measured_against_the_objects() -> None:
+    """With the generated hand, its turn about the vertical and how far it is from the object's true turn."""
+    pts = 0.03 * torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
+    joints = 0.05 * torch.randn(21, 3, generator=torch.Generator().manual_seed(2))
+    rows = []
+    for true in (-0.5, -1.0, 0.8):
+        item = _item(_turned(pts, [0.0, true / 2, true]), "grasp the red box and turn it clockwise")
+        rows.append(point_diagnostics(item, _turned(pts, [0.0, 0.0, 0.0]), _turned(joints, [0.0, 0.0, true + 0.1])))
+    assert [r["hand_turn"] - r["true_turn"] for r in rows] == pytest.approx([np.degrees(0.1)] * 3, abs=1e-4)
+    s = summarize(rows)
+    assert abs(s["hand_minus_true_turn_abs_deg"] - np.degrees(0.1)) < 1e-4
+    assert s["hand_turn_correlation"] == pytest.approx(1.0) and s["turn_correlation"] is None  # the points stay
+    without = [point_diagnostics(item, item.obj)]
+    assert "hand_turn" not in without[0] and "hand_turn_abs_deg" not in summarize(without)

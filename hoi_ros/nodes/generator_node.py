@@ -152,7 +152,7 @@ class GeneratorNode(LifecycleNode):
                                                else str(resolve_path(coverage, "input_coverage")))
             except FileNotFoundError as exc:
                 raise StartupError("input_coverage", str(exc).split(": ", 1)[1]) from None
-        for name in ("model_cpu_offload", "vae_slicing", "vae_tiling"):
+        for name in ("model_cpu_offload", "vae_slicing", "vae_tiling", "object_follows_hand"):
             value = str(declare(self, name, "", "'true', 'false' or '' (the YAML's)"))
             if value:
                 if value.lower() not in ("true", "false"):

@@ -158,10 +158,15 @@ class SViMoGenerator:
         vae_slicing: bool | None = None,
         vae_tiling: bool | None = None,
         input_coverage: str | None = None,
+        object_follows_hand: bool | None = None,
     ) -> SViMoGenerator:
         """Build from a YAML file; keyword overrides are the ROS node's parameters (``input_coverage``:
-        a coverage JSON, ``"none"`` for no input checks, None or ``""`` = the model folder's)."""
+        a coverage JSON, ``"none"`` for no input checks, None or ``""`` = the model folder's;
+        ``object_follows_hand``: ``refine.object_follows_hand``, None = the YAML's)."""
         cfg = SViMoConfig.from_yaml(path)
+        if object_follows_hand is not None:
+            cfg = dataclasses.replace(cfg, refine=dataclasses.replace(cfg.refine,
+                                                                      object_follows_hand=bool(object_follows_hand)))
         if dtype:
             cfg = dataclasses.replace(cfg, dtype=dtype)
         vae_changes = {

@@ -43,6 +43,8 @@ def test_bad_parameters_are_named(tmp_path) -> None:
     assert "cannot start: generator_config:" in log and "missing.yaml" in log, log
     log = _refusal({"generator_config": str(TINY), "output_root": str(tmp_path), "vae_tiling": "maybe"})
     assert "cannot start: vae_tiling: expected 'true', 'false'" in log, log
+    log = _refusal({"generator_config": str(TINY), "output_root": str(tmp_path), "object_follows_hand": "yes"})
+    assert "cannot start: object_follows_hand: expected 'true', 'false'" in log, log
     log = _refusal({"generator_config": str(TINY), "output_root": str(tmp_path), "omp_wait_policy": "spin"})
     assert "cannot start: omp_wait_policy: expected 'passive', 'active' or ''" in log, log
     log = _refusal({"generator_config": str(TINY), "output_root": str(tmp_path),

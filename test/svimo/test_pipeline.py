@@ -192,3 +192,12 @@ def test_refine_turns_the_objects_with_the_hand_and_leaves_the_hand(gen: SViMoGe
     assert parsed.refine == RefineConfig(object_follows_hand=True, contact_distance=0.03)
     with pytest.raises(ValueError, match="contact_distance"):
         RefineConfig(contact_distance=0.0)
+
+
+def test_the_node_parameter_overrides_the_yamls_refine() -> None:
+    """``from_config(object_follows_hand=...)`` (the hoi_generator parameter) replaces the YAML's switch;
+    None keeps it."""
+    assert SViMoGenerator.from_config(TINY).cfg.refine.object_follows_hand is False
+    assert SViMoGenerator.from_config(TINY, object_follows_hand=True).cfg.refine.object_follows_hand is True
+    shipped = ROOT / "config/models/svimo/embedded_default.yaml"
+    assert SViMoGenerator.from_config(shipped, object_follows_hand=False).cfg.refine.object_follows_hand is False

@@ -39,8 +39,9 @@ def palm_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     joints) to those of ``b``."""
     from scipy.spatial.transform import Rotation
 
-    pa = a[list(PALM_JOINTS)] - a[list(PALM_JOINTS)].mean(0)
-    pb = b[list(PALM_JOINTS)] - b[list(PALM_JOINTS)].mean(0)
+    palm = list(PALM_JOINTS)
+    pa = a[palm] - a[palm].mean(0)
+    pb = b[palm] - b[palm].mean(0)
     rot, _ = Rotation.align_vectors(pb, pa)
     return rot.as_matrix()
 

@@ -87,6 +87,7 @@ from hoi_ros.svimo.vid import VID
 
 LR_SCHEDULES = ("constant", "cosine")
 
+
 @dataclass
 class TrainConfig:
     """One training run (a YAML file such as ``config/recipes/svimo_train_tiny_synthetic.yaml``).

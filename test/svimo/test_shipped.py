@@ -52,7 +52,9 @@ def test_shipped_files_are_a_diffusers_folder_of_safetensors_and_small() -> None
     assert index["vid"] == ["hoi_ros.svimo.vid", "VID"]
     assert index["vae"] == ["diffusers", "AutoencoderKLCogVideoX"]
     meta = checkpoint_metadata(SHIPPED)
-    assert meta["trained"] == "true" and meta["variant"] == "SViMo w/ VID" and meta["steps"] == "6000"
+    train = yaml.safe_load((ROOT / "config" / "recipes" / "svimo_embedded_default.yaml").read_text())["train"]
+    steps = train["warmup_steps"] + train["joint_steps"]  # the recipe that trained it, all of it
+    assert meta["trained"] == "true" and meta["variant"] == "SViMo w/ VID" and meta["steps"] == str(steps)
     for sub in ("transformer", "vid"):
         config = json.loads((SHIPPED / sub / "config.json").read_text())
         assert config["_class_name"] == index[sub][1]

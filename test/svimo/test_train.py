@@ -305,6 +305,22 @@ def test_resume_is_exact(tmp_path: Path) -> None:
     assert seq.metadata["weights_trained"] is True and seq.hand_joints.shape == (9, 21, 3)
 
 
+def test_a_finished_run_extended_to_a_longer_joint_phase_equals_the_longer_run(tmp_path: Path) -> None:
+    """A run that finished (2 warm-up + 2 joint steps), resumed with joint_steps raised to 4, ends with
+    the weights and losses of a 2 + 4 run from scratch (constant rates): how a longer recipe continues
+    the shorter one's checkpoints."""
+    long_cfg, model_cfg = tiny(tmp_path / "long", warmup_steps=2, joint_steps=4, checkpoint_every=2, batch_size=2)
+    train(long_cfg, model_cfg, resume=None)
+    short_cfg, _ = tiny(tmp_path / "ext", warmup_steps=2, joint_steps=2, checkpoint_every=2, batch_size=2)
+    assert train(short_cfg, model_cfg, resume=None).step == 4
+    more_cfg, _ = tiny(tmp_path / "ext", warmup_steps=2, joint_steps=4, checkpoint_every=2, batch_size=2)
+    assert train(more_cfg, model_cfg, resume="auto").step == 6
+    a, b = tensors(tmp_path / "long/model"), tensors(tmp_path / "ext/model")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    la, lb = read_log(tmp_path / "long/loss_log.jsonl"), read_log(tmp_path / "ext/loss_log.jsonl")
+    assert [e["step"] for e in lb] == list(range(1, 7)) and [e["loss"] for e in la] == [e["loss"] for e in lb]
+
+
 def test_cosine_schedule_decays_within_each_phase() -> None:
     """lr_schedule cosine: both rates start each phase (warm-up, joint) at their value and fall along a
     half cosine to lr_min_ratio of it; constant leaves them; unknown names and ratios are refused."""

@@ -25,7 +25,8 @@ Switches beyond Alg. 1 as written (all off by default; docs/svimo.md): ``loss_we
 (CogVideoX's 1/(1−ᾱₜ)), ``svimo_streams`` / ``guidance_source`` (Table 3's video-only rows),
 ``lora_rank`` (Table 4's LoRA variant, :mod:`hoi_ros.svimo.lora`), ``text_dropout`` (the empty prompt
 for a share of the samples, what classifier-free guidance at sampling needs), ``lr_schedule`` (a cosine
-decay of the learning rates within each phase; §4.2 names no schedule).
+decay of the learning rates within each phase, or constant rates whose last ``lr_decay_steps`` joint
+steps fall linearly; §4.2 names no schedule).
 
 Distributed: ``accelerate`` wraps the one train module (DDP on CPU/gloo or GPU/NCCL, or DeepSpeed
 ZeRO-3 with ``config/accelerate/zero3_paper.yaml``). Every rank draws its own batches and noise from
@@ -85,7 +86,7 @@ from hoi_ros.svimo.train_step import (
 )
 from hoi_ros.svimo.vid import VID
 
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "stable_decay")
 
 
 @dataclass
@@ -112,8 +113,12 @@ class TrainConfig:
     # Not in the paper (§4.2 gives no schedule): "constant" (the learning rates as given) or "cosine"
     # (each phase, the VID warm-up and the joint training, decays both rates from their value to
     # lr_min_ratio of it along a half cosine; a function of the global step, so a resumed run needs no state).
+    # "stable_decay": constant, then the last lr_decay_steps joint steps fall linearly towards lr_min_ratio
+    # (warmup-stable-decay without the warm-up; a run continued from a constant-rate checkpoint taken
+    # before the decay starts equals one trained with this schedule from the start).
     lr_schedule: str = "constant"
     lr_min_ratio: float = 0.0
+    lr_decay_steps: int = 0
     max_grad_norm: float = 1.0  # 0 = no clipping
     w_svimo: float = 1.0  # ω₁ (§4.2)
     w_vid: float = 0.05  # ω₂ (§4.2)
@@ -168,7 +173,7 @@ class TrainConfig:
         for name in ("batch_size", "checkpoint_every", "log_every", "keep_checkpoints"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("warmup_steps", "joint_steps", "num_threads", "constraint_ramp_steps"):
+        for name in ("warmup_steps", "joint_steps", "num_threads", "constraint_ramp_steps", "lr_decay_steps"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be a non-negative integer, got {getattr(self, name)!r}")
         if not 0.0 <= float(self.vid_warmup_clean_fraction) <= 1.0:
@@ -193,6 +198,9 @@ class TrainConfig:
             raise ValueError(f"lr_schedule: one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if not 0.0 <= float(self.lr_min_ratio) <= 1.0:
             raise ValueError(f"lr_min_ratio: must be in [0, 1], got {self.lr_min_ratio}")
+        if (self.lr_schedule == "stable_decay") != (self.lr_decay_steps > 0) or self.lr_decay_steps > self.joint_steps:
+            raise ValueError(f"lr_decay_steps: 1..joint_steps with lr_schedule stable_decay, else 0; got "
+                             f"{self.lr_decay_steps} with {self.lr_schedule!r} and joint_steps {self.joint_steps}")
         if len(self.adam_betas) != 2:
             raise ValueError(f"adam_betas: expected two numbers, got {self.adam_betas}")
         LossWeights(self.w_svimo, self.w_vid, self.w_obj_points)
@@ -212,12 +220,17 @@ class TrainConfig:
 
     def lr_scale(self, step: int) -> float:
         """Factor on both learning rates for the update at (0-based, global) ``step``: 1 for "constant";
-        for "cosine", r + (1 − r)·½(1 + cos πp) with p the share of the step's phase already done."""
+        for "cosine", r + (1 − r)·½(1 + cos πp) with p the share of the step's phase already done; for
+        "stable_decay", 1 until the last ``lr_decay_steps`` = N steps, then r + (1 − r)(1 − k/N) at the
+        k-th of them (k = 0..N−1)."""
         if self.lr_schedule == "constant":
             return 1.0
+        ratio = float(self.lr_min_ratio)
+        if self.lr_schedule == "stable_decay":
+            into_decay = step - (self.total_steps - self.lr_decay_steps)
+            return 1.0 if into_decay < 0 else ratio + (1.0 - ratio) * (1.0 - into_decay / self.lr_decay_steps)
         start, length = (0, self.warmup_steps) if step < self.warmup_steps else (self.warmup_steps, self.joint_steps)
         progress = min(1.0, (step - start) / max(1, length))
-        ratio = float(self.lr_min_ratio)
         return ratio + (1.0 - ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     @property

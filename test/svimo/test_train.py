@@ -359,6 +359,43 @@ def test_cosine_schedule_reaches_the_optimizer_and_resumes_exactly(tmp_path: Pat
     assert not torch.equal(a["dit.proj_out.weight"], c["dit.proj_out.weight"])
 
 
+def test_stable_decay_keeps_the_rates_then_falls_linearly_at_the_end() -> None:
+    """lr_schedule stable_decay: 1 through the warm-up and the joint phase until its last lr_decay_steps,
+    then a straight line from 1 towards lr_min_ratio; a decay without steps, or longer than the joint
+    phase, is refused."""
+    cfg, _ = tiny(Path("/nonexistent"), warmup_steps=4, joint_steps=8, lr_schedule="stable_decay", lr_decay_steps=4)
+    assert [cfg.lr_scale(s) for s in range(12)] == pytest.approx([1.0] * 8 + [1.0, 0.75, 0.5, 0.25])
+    floor, _ = tiny(Path("/nonexistent"), warmup_steps=0, joint_steps=8, lr_schedule="stable_decay",
+                    lr_decay_steps=2, lr_min_ratio=0.2)
+    assert [floor.lr_scale(s) for s in (5, 6, 7)] == pytest.approx([1.0, 1.0, 0.6])
+    for bad in (dict(lr_schedule="stable_decay"), dict(lr_decay_steps=2),
+                dict(lr_schedule="stable_decay", lr_decay_steps=9, joint_steps=8)):
+        with pytest.raises(ValueError, match="lr_decay_steps"):
+            tiny(Path("/nonexistent"), **bad)
+
+
+def test_a_constant_rate_checkpoint_continued_with_a_final_decay_equals_the_decayed_run(tmp_path: Path) -> None:
+    """A constant-rate run stopped where the decay would begin (2 + 2 steps), continued with joint_steps
+    4 and a 2-step stable_decay, ends with the weights of that schedule trained from scratch, and the
+    decayed weights differ from the constant-rate run's: how the shipped runs get their final decay."""
+    kw = dict(warmup_steps=2, checkpoint_every=2, batch_size=2, lr=1e-3, vid_lr=2e-3)
+    decayed_cfg, model_cfg = tiny(tmp_path / "decayed", joint_steps=4, lr_schedule="stable_decay",
+                                  lr_decay_steps=2, **kw)
+    train(decayed_cfg, model_cfg, resume=None)
+    groups = json.loads((tmp_path / "decayed/checkpoints/step_00000006/optimizer.json").read_text())["param_groups"]
+    assert [g["lr"] for g in groups] == pytest.approx([0.5e-3, 1e-3])  # the last update: k = 1 of N = 2
+    short_cfg, _ = tiny(tmp_path / "ext", joint_steps=2, **kw)
+    train(short_cfg, model_cfg, resume=None)
+    more_cfg, _ = tiny(tmp_path / "ext", joint_steps=4, lr_schedule="stable_decay", lr_decay_steps=2, **kw)
+    assert train(more_cfg, model_cfg, resume="auto").step == 6
+    a, b = tensors(tmp_path / "decayed/model"), tensors(tmp_path / "ext/model")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    constant_cfg, _ = tiny(tmp_path / "constant", joint_steps=4, **kw)
+    train(constant_cfg, model_cfg, resume=None)
+    c = tensors(tmp_path / "constant/model")
+    assert not torch.equal(a["dit.proj_out.weight"], c["dit.proj_out.weight"])
+
+
 def test_sim_dataset_and_latent_cache(tmp_path: Path) -> None:
     """Training reads the simulator's dataset (hoi_ros.sim) at the model's size, and the offline
     latent cache built from it (data.kind latents)."""

@@ -247,6 +247,9 @@ def _schedule_note(train: dict[str, Any]) -> str:
     if train.get("lr_schedule", "constant") == "constant":
         return ""
     floor = float(train.get("lr_min_ratio", 0.0))
+    if train["lr_schedule"] == "stable_decay":
+        return (f" (constant, then a linear decay to {floor:g}× over the last {train['lr_decay_steps']} joint "
+                "steps, not in the paper)")
     return (f" ({train['lr_schedule']} decay to {floor:g}× within the VID warm-up and within the joint phase, "
             "not in the paper)")
 

@@ -225,6 +225,7 @@ def test_card_names_the_schedule_and_the_refinement_when_used() -> None:
 
     assert _schedule_note({}) == "" and _schedule_note({"lr_schedule": "constant"}) == ""
     assert "cosine decay to 0×" in _schedule_note({"lr_schedule": "cosine"})
+    assert "last 1500 joint steps" in _schedule_note({"lr_schedule": "stable_decay", "lr_decay_steps": 1500})
     cfg = SViMoConfig.from_yaml(ROOT / "config/models/svimo/tiny_for_tests.yaml")
     assert _refine_note(cfg) == ""
     on = SViMoConfig.from_dict({**cfg.to_dict(), "refine": vars(RefineConfig(True, 0.03))})

@@ -501,7 +501,8 @@ def train(
         if step % cfg.log_every == 0 or step == end:
             mean = accelerator.reduce(torch.tensor([last["loss"]], device=device), reduction="mean")
             if accelerator.is_main_process:
-                entry = {"step": step, "phase": phase, "loss_mean_ranks": float(mean), **last, "time": time.time()}
+                entry = {"step": step, "phase": phase, "loss_mean_ranks": float(mean), **last,
+                         "lr_scale": cfg.lr_scale(step - 1), "time": time.time()}  # the factor of this update
                 if device.type == "cuda":  # rank 0's peak (bench/svimo_zero3.py); CPU logs are unchanged
                     entry["cuda_max_memory_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
                 with log_path.open("a") as f:

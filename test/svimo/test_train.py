@@ -384,6 +384,7 @@ def test_a_constant_rate_checkpoint_continued_with_a_final_decay_equals_the_deca
     train(decayed_cfg, model_cfg, resume=None)
     groups = json.loads((tmp_path / "decayed/checkpoints/step_00000006/optimizer.json").read_text())["param_groups"]
     assert [g["lr"] for g in groups] == pytest.approx([0.5e-3, 1e-3])  # the last update: k = 1 of N = 2
+    assert [e["lr_scale"] for e in read_log(tmp_path / "decayed/loss_log.jsonl")] == [1.0] * 4 + [1.0, 0.5]
     short_cfg, _ = tiny(tmp_path / "ext", joint_steps=2, **kw)
     train(short_cfg, model_cfg, resume=None)
     more_cfg, _ = tiny(tmp_path / "ext", joint_steps=4, lr_schedule="stable_decay", lr_decay_steps=2, **kw)
